@@ -1,0 +1,156 @@
+"""Score official-format prediction files against official-format gold, as the official scorers do.
+
+``score(task_id, gold, pred)`` reads both sides with the task's format reader and hands the
+documents to its metric (:mod:`mtpeft.evaluation.metrics`); 2016 T12 folders go straight to
+``anafora.evaluate``. No model and no note text are needed: the ``.pipe`` and Anafora inputs
+are read without their ``.txt`` notes (offsets are checked against the text when it is there).
+
+:data:`HEADLINE_KEYS` lists, per task, the keys every result holds (what ``--json`` promises);
+results carry more (counts, per-label scores, variants).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from mtpeft.errors import ConfigError, FormatError, Location
+from mtpeft.evaluation.metrics.disorders import semeval2014_scores, semeval2015_scores
+from mtpeft.evaluation.metrics.persuasion import persuasion_span_scores
+from mtpeft.evaluation.metrics.ranking import ranking_scores
+from mtpeft.evaluation.metrics.temporal import temporal_scores
+from mtpeft.registry import Registry, UnknownNameError
+from mtpeft.tasks.document import Document, Mention
+
+Scorer = Callable[[Path, Path], dict[str, float]]
+SCORERS: Registry[Scorer] = Registry("task")
+
+_SPAN_KEYS = tuple(f"{kind}_{m}" for kind in ("strict", "relaxed") for m in ("precision", "recall", "f1"))
+HEADLINE_KEYS: dict[str, tuple[str, ...]] = {
+    "semeval2014t7": _SPAN_KEYS,
+    "semeval2015t14": _SPAN_KEYS,
+    "semeval2016t12": ("event_span_f1", "timex3_span_f1", "contains_precision", "contains_recall", "contains_f1"),
+    "semeval2017t3": ("map", "map_ignore_noanswer", "avg_rec", "mrr", "accuracy", "precision", "recall", "f1"),
+    "semeval2021t6_level1": ("precision", "recall", "f1"),
+    "semeval2021t6_level2": ("precision", "recall", "f1"),
+}
+
+
+def score(task_id: str, gold: str | Path, pred: str | Path) -> dict[str, float]:
+    """Official scores of the predictions at ``pred`` against the gold at ``gold`` for ``task_id``.
+
+    Paths are what the task distributes: a folder of ``.pipe`` notes (2014 T7, 2015 T14), a
+    folder of Anafora document folders (2016 T12), a subtask A XML or ``.relevancy`` gold with
+    an ``ev.py`` prediction file (2017 T3), a JSON file (2021 T6, both level ids score
+    subtask 2). Bad input raises :class:`~mtpeft.errors.FormatError` naming the file; an
+    unknown task id raises :class:`~mtpeft.errors.ConfigError` listing the valid ones.
+    """
+    try:
+        scorer = SCORERS.get(task_id)
+    except UnknownNameError as err:
+        raise ConfigError(str(err)) from None
+    gold, pred = Path(gold), Path(pred)
+    for path, role in ((gold, "gold"), (pred, "predictions")):
+        if not path.exists():
+            raise FormatError(Location(str(path)), f"the {role} path does not exist", "an existing file or folder")
+    return scorer(gold, pred)
+
+
+def _format(name: str) -> ModuleType:
+    return importlib.import_module(f"mtpeft.tasks.formats.{name}")
+
+
+def _read_pipe_folder(path: Path, parse: Callable[[str, int | None, Location], tuple[str, Mention]]) -> list[Document]:
+    """Notes under ``path`` from their ``.pipe`` files; the ``.txt`` only bounds-checks offsets.
+
+    A note with a ``.txt`` and no ``.pipe`` is a document without disorders.
+    """
+    common = _format("_common")
+    documents = []
+    for name, txt, pipe in common.pair_pipe_files(path):
+        text_length = len(common.read_text_exact(txt)) if txt is not None else None
+        doc = Document(id=name, text=None, source=str(pipe or txt))
+        if pipe is not None:
+            for number, line in enumerate(common.read_text_exact(pipe).splitlines(), start=1):
+                if line.strip():
+                    doc_name, mention = parse(line, text_length, Location(str(pipe), line=number))
+                    doc.attributes.setdefault("DocName", doc_name)
+                    doc.mentions.append(mention)
+        documents.append(doc)
+    if not documents:
+        raise FormatError(Location(str(path)), "no .pipe or .txt notes found", "a folder of NAME.pipe files")
+    return documents
+
+
+def _parse_2015_task1(line: str, text_length: int | None, loc: Location) -> tuple[str, Mention]:
+    """The three fields task1_eval.pl reads (``DocName|Diso_Spans|CUI``); later fields are ignored.
+
+    Accepts the Task 1 submission lines (3 fields) and the full 19-field lines alike.
+    """
+    common = _format("_common")
+    fields = line.rstrip("\r\n").split("|")
+    if len(fields) < 3:
+        raise FormatError(loc, f"{len(fields)} '|'-separated fields", "DocName|Diso_Spans|CUI[|...]")
+    spans = common.parse_dash_spans(fields[1], text_length, loc, "Diso_Spans")
+    return fields[0], Mention(id=f"L{loc.line}", spans=spans, label="Disease_Disorder", attributes={"CUI": fields[2]})
+
+
+@SCORERS.register("semeval2014t7")
+def _score_2014(gold: Path, pred: Path) -> dict[str, float]:
+    parse = _format("semeval2014t7").parse_line
+    return semeval2014_scores(_read_pipe_folder(gold, parse), _read_pipe_folder(pred, parse))
+
+
+@SCORERS.register("semeval2015t14")
+def _score_2015(gold: Path, pred: Path) -> dict[str, float]:
+    return semeval2015_scores(_read_pipe_folder(gold, _parse_2015_task1), _read_pipe_folder(pred, _parse_2015_task1))
+
+
+@SCORERS.register("semeval2016t12")
+def _score_2016(gold: Path, pred: Path) -> dict[str, float]:
+    return temporal_scores(gold, pred)
+
+
+def _questions(candidates_by_qid: dict, source: Path) -> list[Document]:
+    return [Document(id=qid, text=None, candidates=list(cands), source=str(source)) for qid, cands in candidates_by_qid.items()]
+
+
+@SCORERS.register("semeval2017t3")
+def _score_2017(gold: Path, pred: Path) -> dict[str, float]:
+    fmt = _format("semeval2017t3")
+    if gold.is_dir() or gold.suffix.lower() == ".xml":
+        gold_docs = fmt.read(gold).documents
+    else:  # a .relevancy file: the ev.py columns, gold label true/false
+        gold_docs = _questions(fmt.read_relevancy_gold(gold), gold)
+    return ranking_scores(gold_docs, _questions(fmt.read_predictions(pred), pred))
+
+
+def _score_2021(gold: Path, pred: Path) -> dict[str, float]:
+    fmt = _format("semeval2021t6")
+    return persuasion_span_scores(fmt.read(gold).documents, fmt.read(pred).documents, techniques=fmt.TECHNIQUES)
+
+
+SCORERS.register("semeval2021t6_level1")(_score_2021)
+SCORERS.register("semeval2021t6_level2")(_score_2021)
+
+
+def format_table(task_id: str, scores: dict[str, float]) -> str:
+    """A readable two-column table: the headline keys first, then the rest in name order."""
+    headline = [k for k in HEADLINE_KEYS.get(task_id, ()) if k in scores]
+    rest = sorted(k for k in scores if k not in headline)
+    width = max((len(k) for k in scores), default=0)
+    lines = [f"{task_id}"]
+    for index, key in enumerate(headline + rest):
+        if index == len(headline) and headline and rest:
+            lines.append("")
+        value = scores[key]
+        shown = f"{int(value)}" if float(value).is_integer() and _is_count(key) else f"{value:.4f}"
+        lines.append(f"  {key:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+def _is_count(key: str) -> bool:
+    return key.endswith(("_tp", "_fp", "_fn", "_spans", "questions", "questions_with_good", "documents",
+                         "ignored_predictions"))

@@ -1,0 +1,226 @@
+"""The model researchers train: one routed backbone, one head per task, one forward for a mixed batch.
+
+A batch may hold examples of several tasks. Their rows are grouped by task (contiguous blocks, so
+the adapter router works on views), padded to one length and sent through the backbone ONCE;
+each task's rows and its own token length are then handed to its head.
+
+In the hierarchical strategy (S3b) the level-2 heads see :class:`CrossLevelAttention` of their
+hidden states over level-1 features of the same input (the backbone routed through the level-1
+adapter). With ``detach_l1_for_l2`` the level-1 pass runs without a graph: level-2 losses cannot
+reach level-1 parameters, and the pass costs no activation memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from mtpeft.adapters.model import MultiAdapterBackbone, Route
+from mtpeft.adapters.params import ParameterCounts, count_parameters
+from mtpeft.errors import ConfigError
+from mtpeft.heads.base import Batch, HeadOutput, TaskHead
+from mtpeft.tasks.features import Features, WindowPrediction
+
+
+class CrossLevelAttention(nn.Module):
+    """Multi-head attention of level-2 token states (queries) over level-1 states (keys/values).
+
+    ``out = LayerNorm(level2 + Attention(level2, level1, level1))``; padding keys are masked.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int = 4, dropout: float = 0.0) -> None:
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ConfigError(f"cross-level attention: hidden size {hidden_size} is not divisible by {num_heads} heads")
+        self.attention = nn.MultiheadAttention(hidden_size, num_heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(hidden_size)
+
+    def forward(self, level2: Tensor, level1: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """``level2``, ``level1``: ``(B, T, H)``; ``attention_mask``: ``(B, T)``, 1 on real tokens."""
+        padding = None if attention_mask is None else attention_mask == 0
+        attended, _ = self.attention(level2, level1, level1, key_padding_mask=padding, need_weights=False)
+        return self.norm(level2 + attended)
+
+
+@dataclass
+class MultiTaskBatch:
+    """Per-task collated sub-batches of one step, in row order ``tasks``."""
+
+    tasks: list[str]
+    batches: dict[str, Batch]
+    features: dict[str, list[Features]]
+
+    @property
+    def num_examples(self) -> int:
+        return sum(len(self.features[t]) for t in self.tasks)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(sum(self.batches[t]["attention_mask"].sum() for t in self.tasks))
+
+
+@dataclass
+class MultiTaskOutput:
+    losses: dict[str, Tensor] = field(default_factory=dict)
+    outputs: dict[str, HeadOutput] = field(default_factory=dict)
+
+
+class MultiTaskModel(nn.Module):
+    """Routed backbone + task heads (+ cross-level attention for S3b).
+
+    Args:
+        backbone: the adapters and their routes (one route per task id).
+        heads: task id -> head.
+        levels: task id -> 1 or 2.
+        pad_token_id: padding id used when sub-batches of different lengths share a forward.
+        cross_level: attention giving level-2 heads level-1 features (S3b), or ``None``.
+        level1_route: the route that produces level-1 features (S3b).
+        detach_l1_for_l2: run the level-1 pass for level-2 examples without a graph.
+    """
+
+    def __init__(
+        self,
+        backbone: MultiAdapterBackbone,
+        heads: dict[str, TaskHead],
+        levels: dict[str, int],
+        pad_token_id: int,
+        cross_level: CrossLevelAttention | None = None,
+        level1_route: Route | None = None,
+        detach_l1_for_l2: bool = True,
+    ) -> None:
+        super().__init__()
+        missing = sorted(set(heads) - set(backbone.routes))
+        if missing:
+            raise ConfigError(f"tasks {missing} have heads but no adapter route")
+        if (cross_level is None) != (level1_route is None):
+            raise ConfigError("cross-level attention needs a level-1 route, and the reverse")
+        self.backbone = backbone
+        self.heads = nn.ModuleDict(heads)
+        self.levels = dict(levels)
+        self.pad_token_id = pad_token_id
+        self.cross_level = cross_level
+        self.level1_route = level1_route
+        self.detach_l1_for_l2 = detach_l1_for_l2
+
+    # ------------------------------------------------------------------ batching
+    def collate(self, features_by_task: dict[str, Sequence[Features]]) -> MultiTaskBatch:
+        """Collate each task's features with its head; empty tasks are left out."""
+        tasks = [t for t, f in features_by_task.items() if len(f)]
+        unknown = [t for t in tasks if t not in self.heads]
+        if unknown:
+            raise ConfigError(f"no head for tasks {unknown}; model tasks: {sorted(self.heads)}")
+        return MultiTaskBatch(
+            tasks=tasks,
+            batches={t: type(self.heads[t]).collate(list(features_by_task[t]), self.pad_token_id) for t in tasks},
+            features={t: list(features_by_task[t]) for t in tasks},
+        )
+
+    def _joint_inputs(self, batch: MultiTaskBatch) -> tuple[Tensor, Tensor, list[slice]]:
+        width = max(batch.batches[t]["input_ids"].shape[1] for t in batch.tasks)
+        ids, masks, rows, start = [], [], [], 0
+        for task in batch.tasks:
+            sub = batch.batches[task]
+            pad = width - sub["input_ids"].shape[1]
+            ids.append(nn.functional.pad(sub["input_ids"], (0, pad), value=self.pad_token_id))
+            masks.append(nn.functional.pad(sub["attention_mask"], (0, pad), value=0))
+            rows.append(slice(start, start + sub["input_ids"].shape[0]))
+            start += sub["input_ids"].shape[0]
+        return torch.cat(ids), torch.cat(masks), rows
+
+    def _device(self) -> torch.device:
+        return next(p.device for p in self.parameters() if p.requires_grad or p.device.type != "meta")
+
+    # ------------------------------------------------------------------ forward
+    def hidden_states(self, batch: MultiTaskBatch) -> dict[str, Tensor]:
+        """Per-task hidden states ``(B_t, T_t, H)`` as the heads see them (after cross-level attention)."""
+        device = self._device()
+        input_ids, attention_mask, rows = self._joint_inputs(batch)
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        tasks_per_row = [t for t, r in zip(batch.tasks, rows) for _ in range(r.stop - r.start)]
+        hidden = self.backbone(input_ids, attention_mask, tasks=tasks_per_row)  # (B, T, H)
+        per_task = {t: hidden[r] for t, r in zip(batch.tasks, rows)}
+
+        level2 = [t for t in batch.tasks if self.levels.get(t) == 2]
+        if self.cross_level is not None and level2:
+            index = torch.cat([torch.arange(r.start, r.stop) for t, r in zip(batch.tasks, rows) if t in level2])
+            routes = [self.level1_route] * len(index)
+            ids2, mask2 = input_ids[index.to(device)], attention_mask[index.to(device)]
+            if self.detach_l1_for_l2:
+                with torch.no_grad():
+                    level1 = self.backbone(ids2, mask2, routes=routes)
+            else:
+                level1 = self.backbone(ids2, mask2, routes=routes)
+            enriched = self.cross_level(hidden[index.to(device)], level1, mask2)
+            start = 0
+            for task in level2:
+                n = per_task[task].shape[0]
+                per_task[task] = enriched[start : start + n]
+                start += n
+
+        return {t: per_task[t][:, : batch.batches[t]["input_ids"].shape[1]] for t in batch.tasks}
+
+    def forward(self, batch: MultiTaskBatch) -> MultiTaskOutput:
+        """Per-task losses (tasks whose batch has targets) and head outputs."""
+        device = self._device()
+        out = MultiTaskOutput()
+        for task, hidden in self.hidden_states(batch).items():
+            sub = {k: v.to(device) for k, v in batch.batches[task].items()}
+            result = self.heads[task](hidden, sub)
+            out.outputs[task] = result
+            if result.loss is not None:
+                out.losses[task] = result.loss
+        return out
+
+    @torch.no_grad()
+    def predict(self, batch: MultiTaskBatch) -> dict[str, list[WindowPrediction]]:
+        """Decoded predictions per task (call in eval mode)."""
+        device = self._device()
+        output = self.forward(batch)
+        return {
+            t: self.heads[t].decode(output.outputs[t], {k: v.to(device) for k, v in batch.batches[t].items()}, batch.features[t])
+            for t in batch.tasks
+        }
+
+    # ------------------------------------------------------------------ components
+    def components(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable components by name: ``adapter:<name>``, ``fusion``, ``head:<task>``, ``cross_level``."""
+        parts = {f"adapter:{name}": list(self.backbone.adapter_parameters(name).values()) for name in self.backbone.adapter_ranks}
+        fusion = list(self.backbone.fusion_parameters().values())
+        if fusion:
+            parts["fusion"] = fusion
+        parts.update({f"head:{t}": list(h.parameters()) for t, h in self.heads.items()})
+        if self.cross_level is not None:
+            parts["cross_level"] = list(self.cross_level.parameters())
+        return parts
+
+    def set_trainable(self, component: str, trainable: bool) -> None:
+        """Freeze (``False``) or unfreeze a component by name (see :meth:`components`)."""
+        parts = self.components()
+        if component not in parts:
+            raise ConfigError(f"unknown component {component!r}; valid choices: {', '.join(parts)}")
+        for param in parts[component]:
+            param.requires_grad_(trainable)
+
+    def shared_adapter_names(self) -> list[str]:
+        """Adapters that serve more than one task (where task gradients can conflict)."""
+        uses: dict[str, int] = {}
+        for task in self.heads:
+            for name in self.backbone.routes[task].adapters():
+                uses[name] = uses.get(name, 0) + 1
+        return [n for n, k in uses.items() if k > 1]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters used by several tasks: shared adapters, fusion, cross-level attention."""
+        parts = self.components()
+        names = [f"adapter:{a}" for a in self.shared_adapter_names()] + ["fusion", "cross_level"]
+        return [p for n in names for p in parts.get(n, []) if p.requires_grad]
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def parameter_counts(self) -> ParameterCounts:
+        other = {"cross_level": self.cross_level} if self.cross_level is not None else None
+        return count_parameters(self.backbone, dict(self.heads.items()), other)
