@@ -157,4 +157,5 @@ def make_documents(rng: random.Random, n: int, split: str) -> list[Document]:
     """``n`` notes named like the ShARe files (``NUMBER-NUMBER-DISCHARGE_SUMMARY``)."""
     kinds = ["DISCHARGE_SUMMARY", "ECHO_REPORT", "RADIOLOGY_REPORT"]
     prefix = {"train": 1, "dev": 2}[split]
-    return [make_note(f"{prefix}{index:04d}-{rng.randint(100000, 999999)}-{rng.choice(kinds)}", rng) for index in range(n)]
+    names = (f"{prefix}{index:04d}-{rng.randint(100000, 999999)}-{rng.choice(kinds)}" for index in range(n))
+    return [make_note(name, rng) for name in names]

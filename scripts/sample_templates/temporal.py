@@ -105,7 +105,8 @@ class _Note:
             if kind == "TIMEX3":
                 ids[slot] = self.entity(_slot_text(slot, self.year, self.used, rng), kind, {"Class": props[slot]})
             else:
-                ids[slot] = self.entity(_slot_text(slot, self.year, self.used, rng), kind, _event(props[slot], template))
+                text = _slot_text(slot, self.year, self.used, rng)
+                ids[slot] = self.entity(text, kind, _event(props[slot], template))
         for source, kind, target in links:
             self.link(ids[source], kind, ids[target])
 

@@ -191,3 +191,20 @@ def test_single_mode_overfits_and_decodes(single_features, overfit) -> None:
     assert [label for label, _ in predictions[0].entity_labels] == [0, 1, C]
     assert len(predictions[1].entity_labels) == 1
     assert all(0 <= c <= 1 for p in predictions for _, c in p.entity_labels)
+
+
+def test_single_mode_batch_without_any_entity():
+    """Memes without spans give windows with no entity at all; the head must still run."""
+    from mtpeft.heads.relation import RelationHead
+    from mtpeft.tasks.features import Features
+
+    head = RelationHead(16, 3, pair_mode="single")
+    features = [
+        Features(task="t", doc_id=str(i), input_ids=[1, 2, 3], token_offsets=[(0, 1)] * 3, entities=[], entity_ids=[], entity_labels=[])
+        for i in range(2)
+    ]
+    batch = RelationHead.collate(features, pad_token_id=0)
+    out = head(torch.randn(2, 3, 16), batch)
+    assert out.logits.shape == (2, 0, 4)
+    assert float(out.loss) == 0.0
+    assert [p.entity_labels for p in head.decode(out, batch, features)] == [[], []]

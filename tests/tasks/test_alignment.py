@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from mtpeft.tasks.encoding.alignment import fragments_to_token_set, runs, token_set_to_fragments, tokenize, tokenized_from
+from mtpeft.tasks.encoding.alignment import (
+    fragments_to_token_set,
+    runs,
+    token_set_to_fragments,
+    tokenize,
+    tokenized_from,
+)
 
 TEXT = "Patient has chest pain.\n\nNo painful knee!"
 

@@ -33,7 +33,9 @@ def _documents(task_id: str) -> list:
 
 def _write(task_id: str, tmp_path: Path) -> tuple[Path, list]:
     docs = _documents(task_id)
-    path = tmp_path / ("data.txt" if task_id.startswith("semeval2021t6") else "data.xml" if task_id == "semeval2017t3" else "data")
+    path = tmp_path / (
+        "data.txt" if task_id.startswith("semeval2021t6") else "data.xml" if task_id == "semeval2017t3" else "data"
+    )
     get_task(task_id).write(docs, path)
     return path, docs
 
@@ -44,7 +46,14 @@ def _stats(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-ALL = ["semeval2014t7", "semeval2015t14", "semeval2016t12", "semeval2017t3", "semeval2021t6_level1", "semeval2021t6_level2"]
+ALL = [
+    "semeval2014t7",
+    "semeval2015t14",
+    "semeval2016t12",
+    "semeval2017t3",
+    "semeval2021t6_level1",
+    "semeval2021t6_level2",
+]
 
 
 @pytest.mark.parametrize("task_id", ALL)
@@ -123,3 +132,40 @@ def test_user_errors_exit_2_with_one_line(args: list[str], message: str) -> None
     result = runner.invoke(app, ["data", "stats", *args, "--tokenizer", "none"])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+SAMPLE_FOLDER = {task_id: task_id.split("_level")[0] for task_id in ALL}
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+@pytest.mark.parametrize("task_id", ALL)
+def test_stats_on_the_shipped_samples(task_id: str, split: str) -> None:
+    from tests.tasks.conftest import SAMPLES
+
+    path = SAMPLES / SAMPLE_FOLDER[task_id] / split
+    assert path.exists(), f"the shipped samples are missing: {path}"
+    stats = _stats(task_id, str(path))
+    assert stats["documents"] > 0 and stats["skipped"] == 0
+    enc = stats["encoding"]
+    assert enc["examples"] >= stats["documents"] and enc["token_lengths"]["max"] > 0
+    if "round_trip" in enc:
+        rt = enc["round_trip"]
+        assert rt["exact"] + sum(rt["lost_by_kind"].values()) == rt["mentions"] > 0
+
+
+@pytest.mark.parametrize(
+    ("task_id", "relative"),
+    [
+        ("semeval2021t6_level1", "semeval2021t6/dev_set_task2.txt"),
+        ("semeval2021t6_level2", "semeval2021t6/dev_set_task2.txt"),
+        ("semeval2017t3", "semeval2017t3"),
+        ("semeval2016t12", "semeval2016t12"),
+    ],
+)
+def test_stats_on_the_real_files(shared_data: Path, task_id: str, relative: str) -> None:
+    stats = _stats(task_id, str(shared_data / relative))
+    assert stats["documents"] > 0 and stats["skipped"] == 0
+    if task_id == "semeval2016t12":
+        assert "needs the text" in stats["encoding"]["unavailable"]
+    else:
+        assert stats["encoding"]["examples"] > 0

@@ -57,7 +57,9 @@ def test_generic_task_end_to_end(tokenizer, tmp_path: Path, extra: dict, items: 
     task.write(decoded, tmp_path / "out.jsonl")
     again = task.read(tmp_path / "out.jsonl").documents
     if cls is RankingTask:
-        assert [[(c.id, c.label) for c in d.candidates] for d in again] == [[(c.id, c.label) for c in d.candidates] for d in documents]
+        assert [[(c.id, c.label) for c in d.candidates] for d in again] == [
+            [(c.id, c.label) for c in d.candidates] for d in documents
+        ]
     elif cls is RelationTask:
         assert [{(r.source, r.target, r.label) for r in d.relations} for d in again] == [
             {(r.source, r.target, r.label) for r in d.relations} for d in documents
@@ -80,7 +82,11 @@ def test_labels_are_inferred_from_data(tmp_path: Path) -> None:
     task = task_from_config({"id": "mine", "format": "generic", "head": "token", "data": str(data)})
     assert task.labels == ["O", "B-Disorder", "I-Disorder", "B-Site", "I-Site"]
     ranking = _write_lines(tmp_path / "rank.jsonl", RANKING)
-    assert task_from_config({"id": "r", "format": "generic", "head": "ranking", "data": str(ranking)}).labels == ["0", "1", "2"]
+    assert task_from_config({"id": "r", "format": "generic", "head": "ranking", "data": str(ranking)}).labels == [
+        "0",
+        "1",
+        "2",
+    ]
 
 
 def test_given_labels_are_enforced_by_the_reader(tmp_path: Path) -> None:
@@ -104,7 +110,10 @@ def test_official_tasks_through_the_same_function() -> None:
         ({"id": "x", "format": "csv", "head": "token", "labels": ["A"]}, "valid choices: official, generic"),
         ({"id": "x", "format": "generic", "head": "tagger", "labels": ["A"]}, "head 'tagger'"),
         ({"id": "x", "format": "generic", "head": "token"}, "no 'labels' and no 'data'"),
-        ({"id": "x", "format": "generic", "head": "token", "labels": ["A"], "max_span_len": 3}, "valid options: scheme"),
+        (
+            {"id": "x", "format": "generic", "head": "token", "labels": ["A"], "max_span_len": 3},
+            "valid options: scheme",
+        ),
         ({"id": "x", "format": "generic", "head": "token", "labels": ["A"], "level": 3}, "level must be 1 or 2"),
         ({"id": "x", "format": "generic", "head": "token", "labels": "A"}, "'labels'"),
         ({"id": "semeval2014t7", "max_span_len": 3}, "valid options: scheme"),

@@ -30,7 +30,9 @@ RANKING = [
 
 
 def _write_lines(path: Path, items: list) -> Path:
-    path.write_text("".join((item if isinstance(item, str) else json.dumps(item)) + "\n" for item in items), encoding="utf-8")
+    path.write_text(
+        "".join((item if isinstance(item, str) else json.dumps(item)) + "\n" for item in items), encoding="utf-8"
+    )
     return path
 
 
@@ -68,7 +70,7 @@ BAD = [
     ("spans", {"id": "x", "text": "abc", "span": []}, 1, "unknown key(s) 'span'"),
     ("spans", {"id": 3, "text": "abc"}, 1, '"id" is 3'),
     ("spans", {"id": "x", "text": "abc", "spans": [{"start": 2, "end": 1, "label": "A"}]}, 1, "ends before it starts"),
-    ("spans", {"id": "x", "text": "abc", "spans": [{"start": 0, "end": 9, "label": "A"}]}, 1, "past the end of the text"),
+    ("spans", {"id": "x", "text": "abc", "spans": [{"start": 0, "end": 9, "label": "A"}]}, 1, "past the end"),
     ("spans", {"id": "x", "text": "abc", "spans": [{"start": 0, "end": 2, "label": "B"}]}, 1, "unknown label 'B'"),
     ("spans", {"id": "x", "text": "abc", "spans": [{"start": 0, "label": "A"}]}, 1, "only one of start/end"),
     ("spans", {"id": "x", "text": "abc", "spans": [{"fragments": [[0, 2], [1, 3]], "label": "A"}]}, 1, "overlap"),
@@ -76,7 +78,8 @@ BAD = [
     ("relations", {"id": "x", "text": "abc", "spans": [{"start": 0, "end": 1, "label": "A"}]}, 1, "missing 'id'"),
     ("relations", {"id": "x", "text": "abc", "spans": [{"id": "e", "start": 0, "end": 1, "label": "A"}],
                    "relations": [{"head": "e", "tail": "f", "label": "A"}]}, 1, "refers to span 'f'"),
-    ("ranking", {"id": "q", "query": "?", "candidates": [{"id": "c", "text": "t"}, {"id": "c", "text": "u"}]}, 1, "duplicate candidate"),
+    ("ranking", {"id": "q", "query": "?", "candidates": [{"id": "c", "text": "t"}, {"id": "c", "text": "u"}]}, 1,
+     "duplicate candidate"),
     ("ranking", {"id": "q", "query": "?", "candidates": [{"id": "c"}]}, 1, "missing 'text'"),
 ]  # fmt: skip
 
@@ -104,7 +107,11 @@ def test_missing_path() -> None:
 
 
 def test_lenient_skips_and_lists(tmp_path: Path) -> None:
-    bad_span = {"id": "x", "text": "abc", "spans": [{"start": 0, "end": 9, "label": "A"}, {"start": 0, "end": 1, "label": "A"}]}
+    bad_span = {
+        "id": "x",
+        "text": "abc",
+        "spans": [{"start": 0, "end": 9, "label": "A"}, {"start": 0, "end": 1, "label": "A"}],
+    }
     path = _write_lines(tmp_path / "mixed.jsonl", [SPANS[1], "{broken", bad_span])
     result = read(path, "spans", lenient=True)
     assert [d.id for d in result.documents] == ["d2", "x"]
@@ -114,8 +121,8 @@ def test_lenient_skips_and_lists(tmp_path: Path) -> None:
 
 
 def test_relations_to_a_skipped_span_are_skipped_too(tmp_path: Path) -> None:
-    item = {"id": "x", "text": "abc", "spans": [{"id": "e1", "start": 0, "end": 9, "label": "A"},
-            {"id": "e2", "start": 0, "end": 1, "label": "A"}], "relations": [{"head": "e1", "tail": "e2", "label": "R"}]}  # fmt: skip
+    spans = [{"id": "e1", "start": 0, "end": 9, "label": "A"}, {"id": "e2", "start": 0, "end": 1, "label": "A"}]
+    item = {"id": "x", "text": "abc", "spans": spans, "relations": [{"head": "e1", "tail": "e2", "label": "R"}]}
     result = read(_write_lines(tmp_path / "r.jsonl", [item]), "relations", lenient=True)
     assert result.documents[0].relations == [] and len(result.skipped) == 2
 
@@ -124,4 +131,6 @@ def test_ranking_grades_need_an_order() -> None:
     from mtpeft.tasks.document import Candidate, Document
 
     with pytest.raises(ValueError, match="least relevant first"):
-        infer_labels([Document("q", "?", candidates=[Candidate("c", "t", "high"), Candidate("d", "u", "low")])], "ranking")
+        infer_labels(
+            [Document("q", "?", candidates=[Candidate("c", "t", "high"), Candidate("d", "u", "low")])], "ranking"
+        )

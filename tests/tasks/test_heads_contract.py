@@ -10,7 +10,14 @@ from mtpeft.heads.base import create_task_head  # noqa: E402
 from mtpeft.tasks.registry import get_task  # noqa: E402
 from tests.tasks.test_data_stats import _documents  # noqa: E402
 
-ALL = ["semeval2014t7", "semeval2015t14", "semeval2016t12", "semeval2017t3", "semeval2021t6_level1", "semeval2021t6_level2"]
+ALL = [
+    "semeval2014t7",
+    "semeval2015t14",
+    "semeval2016t12",
+    "semeval2017t3",
+    "semeval2021t6_level1",
+    "semeval2021t6_level2",
+]
 
 
 @pytest.mark.parametrize("task_id", ALL)
@@ -35,9 +42,14 @@ def test_features_go_through_the_head_and_back(tokenizer, task_id: str, max_leng
     decoded = task.decode(documents, predictions, features)
     assert [d.id for d in decoded] == [d.id for d in documents]
     for doc, source in zip(decoded, documents):
-        for m in doc.mentions:  # predicted mentions are valid fragments of the text
+        if task_id == "semeval2016t12":  # entities are inputs, relations predictions
+            assert doc.mentions == source.mentions
+            ids = {m.id for m in source.mentions}
+            assert all(r.label in task.labels and {r.source, r.target} <= ids for r in doc.relations)
+            continue
+        for m in doc.mentions:  # predicted mentions are valid, ordered fragments of the text
             assert all(0 <= s < e <= len(source.text) for s, e in m.spans)
             assert all(b[0] >= a[1] for a, b in zip(m.spans, m.spans[1:]))
-            assert m.label in getattr(task, "types", task.labels) or m.label in task.labels
+            assert m.label in getattr(task, "types", task.labels)
         for c in doc.candidates:
             assert c.label in task.labels and 0.0 <= c.score <= 1.0

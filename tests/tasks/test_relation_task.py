@@ -64,7 +64,11 @@ def test_gold_pairs_outside_the_window_are_counted(tokenizer, window: int | None
         return tokens.char_span_to_tokens(*by_id[mention_id].spans[0])
 
     contains = [r for r in doc.relations if r.label == "CONTAINS" and by_id[r.source].label != "DOCTIME"]
-    far = [r for r in contains if window is not None and pair_distance(token_range(r.source), token_range(r.target)) > window]
+    far = [
+        r
+        for r in contains
+        if window is not None and pair_distance(token_range(r.source), token_range(r.target)) > window
+    ]
     losses = result.loss_counts()
     assert losses.get("pair_outside_window", 0) == len(far)
     assert losses["label_not_kept"] == sum(r.label != "CONTAINS" for r in doc.relations)

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from mtpeft.tasks.encoding.alignment import tokenize
 from mtpeft.tasks.encoding.schemes import (
     DISCONTIGUOUS,
     OVERLAP,
@@ -15,7 +16,6 @@ from mtpeft.tasks.encoding.schemes import (
     max_disjoint,
     sentence_units,
 )
-from mtpeft.tasks.encoding.alignment import tokenize
 
 
 def M(key: str, tokens: list[int], label: str = "X") -> TokenMention:

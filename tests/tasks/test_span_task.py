@@ -73,14 +73,29 @@ def test_windows_split_links_are_reported(tokenizer) -> None:
 
 def test_assembly_of_shared_fragments_and_chains() -> None:
     spans = {(0, 1): (0, 0.9), (3, 4): (0, 0.9), (6, 6): (0, 0.8), (8, 8): (0, 0.7), (10, 12): (0, 0.6)}
-    links = [((0, 1), (6, 6)), ((3, 4), (6, 6)), ((6, 6), (8, 8)), ((8, 8), (3, 4))]  # the last goes backwards
-    mentions, overflow = assemble_mentions(spans, links)
-    assert overflow == 0
+    links = {
+        ((0, 1), (6, 6)): 0.9,
+        ((3, 4), (6, 6)): 0.9,
+        ((6, 6), (8, 8)): 0.8,
+        ((8, 8), (3, 4)): 0.9,
+    }  # the last goes back
+    mentions = assemble_mentions(spans, links)
     assert [ranges for _, ranges in mentions] == [
         [(0, 1), (6, 6), (8, 8)],
         [(3, 4), (6, 6), (8, 8)],
         [(10, 12)],
     ]
+    # a fragment with two outgoing links starts two mentions ("abdominal ... pain", "abdominal ... tenderness")
+    fork = assemble_mentions(
+        {(0, 0): (0, 1.0), (2, 2): (0, 1.0), (4, 4): (0, 1.0)}, {((0, 0), (2, 2)): 0.6, ((0, 0), (4, 4)): 0.7}
+    )
+    assert [ranges for _, ranges in fork] == [[(0, 0), (2, 2)], [(0, 0), (4, 4)]]
+    pruned = assemble_mentions(
+        {(0, 0): (0, 1.0), (2, 2): (0, 1.0), (4, 4): (0, 1.0)},
+        {((0, 0), (2, 2)): 0.6, ((0, 0), (4, 4)): 0.7},
+        max_paths=1,
+    )
+    assert [ranges for _, ranges in pruned] == [[(0, 0), (4, 4)], [(2, 2)]]
 
 
 def test_decode_keeps_owned_spans_once(tokenizer) -> None:
@@ -90,19 +105,22 @@ def test_decode_keeps_owned_spans_once(tokenizer) -> None:
     task = get_task("semeval2015t14", max_length=10, stride=6)
     features = task.encode([doc], tokenizer).features
     predictions = [
-        WindowPrediction(f.task, f.doc_id, f.window, spans=[(s, e, label, 0.9) for s, e, label in f.span_labels], links=[])
+        WindowPrediction(
+            f.task, f.doc_id, f.window, spans=[(s, e, label, 0.9) for s, e, label in f.span_labels], links=[]
+        )
         for f in features
     ]
     (decoded,) = task.decode([doc], predictions, features)
     assert sorted(m.spans for m in decoded.mentions) == sorted(m.spans for m in mentions)
 
 
-def test_runaway_links_are_cut_with_a_warning() -> None:
-    from mtpeft.tasks.encoding.spans import MAX_PATHS_PER_DOCUMENT
-
+def test_runaway_links_fall_back_to_one_link_per_fragment() -> None:
     # a ladder of 2 x 12 fragments where every fragment links to both of the next pair: 2**12 paths
     spans = {(2 * k + side, 2 * k + side): (0, 0.5) for k in range(0, 60, 5) for side in (0, 1)}
     ordered = sorted(spans)
-    links = [(a, b) for a in ordered for b in ordered if b[0] // 10 == a[0] // 10 + 1]
-    mentions, overflow = assemble_mentions(spans, links)
-    assert overflow > 0 and len(mentions) == MAX_PATHS_PER_DOCUMENT
+    links = {(a, b): 0.5 + 0.01 * (b[0] % 2) for a in ordered for b in ordered if b[0] // 10 == a[0] // 10 + 1}
+    mentions = assemble_mentions(spans, links)
+    assert len(mentions) <= len(spans)  # at most one mention per fragment once pruned
+    for _, ranges in mentions:  # every chain follows the most confident link (to the odd fragment)
+        assert all(r[0] % 2 == 1 for r in ranges[1:])
+    assert [len(r) for _, r in mentions if r[0] in ((0, 0), (1, 1))] == [12, 12]

@@ -140,3 +140,13 @@ def test_empty_text_is_reported(tokenizer) -> None:
     result = task.encode([Document("empty", "")], tokenizer)
     assert result.features == [] and result.loss_counts() == {"empty_document": 1}
     assert task.decode([Document("empty", "")], [], [])[0].mentions == []
+
+
+def test_level1_persuasion_predictions_write_and_read_back(tokenizer, tmp_path) -> None:
+    task = get_task("semeval2021t6_level1")
+    doc = Document("7", "Wake up, patriots! They lie.", [Mention("T0", ((0, 18),), "Flag-waving")])
+    features = task.encode([doc], tokenizer).features
+    decoded = task.decode([doc], gold_predictions(features), features)
+    task.write(decoded, tmp_path / "pred.txt")
+    (back,) = task.read(tmp_path / "pred.txt").documents
+    assert [(m.label, m.spans) for m in back.mentions] == [("PERSUASION", ((0, 18),))]

@@ -56,7 +56,9 @@ def test_typing_level1_output_without_targets(tokenizer) -> None:
     assert result.loss_counts() == {"unlabelled": 1}
     none = len(task.labels)  # the head's "none of the labels" column
     predictions = [
-        WindowPrediction(f.task, f.doc_id, f.window, entity_labels=[(3 if i % 2 else none, 0.8) for i in range(len(f.entities))])
+        WindowPrediction(
+            f.task, f.doc_id, f.window, entity_labels=[(3 if i % 2 else none, 0.8) for i in range(len(f.entities))]
+        )
         for f in result.features
     ]
     (decoded,) = task.decode([doc], predictions, result.features)
@@ -99,7 +101,9 @@ def test_long_pairs_are_truncated_and_reported(tokenizer) -> None:
     assert all(n > 32 for n in result.lengths)
 
 
-@pytest.mark.parametrize(("q", "c", "sep", "max_length"), [(10, 10, 2, 100), (100, 5, 2, 30), (5, 100, 2, 30), (80, 80, 2, 30)])
+@pytest.mark.parametrize(
+    ("q", "c", "sep", "max_length"), [(10, 10, 2, 100), (100, 5, 2, 30), (5, 100, 2, 30), (80, 80, 2, 30)]
+)
 def test_fit_pair(q: int, c: int, sep: int, max_length: int) -> None:
     layout = fit_pair(q, c, sep, max_length)
     assert layout.question + layout.candidate + sep <= max_length

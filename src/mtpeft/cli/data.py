@@ -53,8 +53,12 @@ def stats_command(
     task: str = typer.Argument(..., help=f"Task id ({', '.join(TASKS.names())}) or a task config file (.yaml/.json)."),
     path: Path = typer.Argument(..., help="Data file or folder in the task's format."),
     lenient: bool = typer.Option(False, "--lenient", help="Skip bad records (listed) instead of stopping."),
-    tokenizer: str = typer.Option("embedded", "--tokenizer", help="Tokenizer for lengths and encoding ('none' to skip)."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Task option KEY=VALUE (repeatable), e.g. max_length=256."),
+    tokenizer: str = typer.Option(
+        "embedded", "--tokenizer", help="Tokenizer for lengths and encoding ('none' to skip)."
+    ),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="Task option KEY=VALUE (repeatable), e.g. max_length=256."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Documents, labels and their distribution, discontiguous/overlapping mentions, examples,

@@ -28,3 +28,5 @@ def main() -> None:
 from mtpeft.cli import params as _params  # noqa: E402,F401  (registers `mtpeft params`, `mtpeft inspect`)
 from mtpeft.cli import score as _score  # noqa: E402,F401  (registers `mtpeft score`)
 from mtpeft.cli import data as _data  # noqa: E402,F401  (registers `mtpeft data stats`)
+from mtpeft.cli import report as _report  # noqa: E402,F401  (registers `mtpeft report`)
+from mtpeft.cli import train as _train  # noqa: E402,F401  (registers `mtpeft train`)

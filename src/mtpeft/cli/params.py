@@ -1,4 +1,7 @@
-"""``mtpeft params`` (the A1-A4 parity table) and ``mtpeft inspect`` (build adapters on a real model)."""
+"""``mtpeft params`` (the A1-A4 parity table) and ``mtpeft inspect`` (build adapters on a real model).
+
+torch, PEFT and bitsandbytes are imported inside the commands, so ``mtpeft --help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,11 @@ import json
 import time
 from pathlib import Path
 
-import torch
 import typer
-from transformers import AutoConfig, LlamaConfig, LlamaModel
 
-from mtpeft.adapters.model import DEFAULT_TARGET_MODULES, MultiAdapterBackbone, Route
-from mtpeft.adapters.params import (
-    VARIANT_DESCRIPTIONS,
-    build_ablation_variant,
-    calculate_ablation_ranks,
-    count_parameters,
-    verify_parameter_parity,
-)
-from mtpeft.backbone import EMBEDDED, NAMED_CONFIGS, TINY, embedded_model_dir, load_backbone, meta_model, tiny_llama_config
 from mtpeft.cli.main import app
 from mtpeft.errors import ConfigError
+
 
 STUDY_TASKS = (
     "semeval2014t7",
@@ -32,8 +25,13 @@ STUDY_TASKS = (
 )
 
 
-def architecture_on_meta(model: str) -> torch.nn.Module:
+def architecture_on_meta(model: str):
     """The architecture of ``model`` (name or folder) on the meta device, weights never read."""
+    import torch
+    from transformers import AutoConfig, LlamaConfig, LlamaModel
+
+    from mtpeft.backbone import EMBEDDED, NAMED_CONFIGS, TINY, embedded_model_dir, meta_model, tiny_llama_config
+
     if model in NAMED_CONFIGS:
         return meta_model(model)
     if model == TINY:
@@ -55,7 +53,7 @@ def architecture_on_meta(model: str) -> torch.nn.Module:
 
 @app.command()
 def params(
-    model: str = typer.Option("llama-3.2-3b", help=f"{EMBEDDED}, {TINY}, {', '.join(NAMED_CONFIGS)} or a local folder"),
+    model: str = typer.Option("llama-3.2-3b", help="embedded, tiny, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b or a local folder"),
     tasks: int = typer.Option(5, min=1, help="number of tasks (private adapters)"),
     rank: int = typer.Option(16, min=1, help="target rank of A1 (shared only)"),
     tolerance: float = typer.Option(0.05, min=0.0, help="largest relative budget difference allowed"),
@@ -64,6 +62,15 @@ def params(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Solve integer ranks for A1-A4 at equal trainable budgets and print the exact table."""
+    from mtpeft.adapters.model import DEFAULT_TARGET_MODULES
+    from mtpeft.adapters.params import (
+        VARIANT_DESCRIPTIONS,
+        build_ablation_variant,
+        calculate_ablation_ranks,
+        count_parameters,
+        verify_parameter_parity,
+    )
+
     arch = architecture_on_meta(model)
     plan = calculate_ablation_ranks(arch, tasks, target_rank=rank, tolerance=tolerance, fusion=fusion, placement=placement)
     names = [f"task{i}" for i in range(tasks)]
@@ -106,13 +113,19 @@ def params(
 
 @app.command()
 def inspect(
-    model: str = typer.Option(EMBEDDED, help=f"{EMBEDDED}, {TINY} or a local folder"),
+    model: str = typer.Option("embedded", help="embedded, tiny or a local folder"),
     shared_rank: int = typer.Option(16, min=1),
     private_rank: int = typer.Option(8, min=1),
     fusion: str = typer.Option("gated"),
     placement: str = typer.Option("layer"),
 ) -> None:
     """Load a backbone, attach shared + private adapters for the six study tasks, run one mixed batch."""
+    import torch
+
+    from mtpeft.adapters.model import MultiAdapterBackbone, Route
+    from mtpeft.adapters.params import count_parameters
+    from mtpeft.backbone import load_backbone
+
     start = time.perf_counter()
     backbone = load_backbone(model)
     loaded = time.perf_counter() - start

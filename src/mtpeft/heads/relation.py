@@ -193,7 +193,8 @@ class RelationHead(TaskHead):
         B, E = entity_mask.shape
         pb = torch.arange(B, device=head.device).repeat_interleave(E)
         pe = torch.arange(E, device=head.device).repeat(B)
-        logits = self._score(head, tail, pb, pe, pe).view(B, E, -1)  # the pair (entity, entity)
+        # the pair (entity, entity); reshape with an explicit class count: E may be 0 (a meme without spans)
+        logits = self._score(head, tail, pb, pe, pe).view(B, E, self.num_labels + 1)
         tensors = {"entity_mask": entity_mask}
         stats = {"candidate_entities": entity_mask.sum()}
         if "entity_labels" not in batch:

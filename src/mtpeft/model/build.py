@@ -9,6 +9,7 @@ import torch
 from mtpeft.adapters.model import MultiAdapterBackbone
 from mtpeft.backbone import Backbone, load_backbone
 from mtpeft.config import RunConfig, TaskConfig
+from mtpeft.errors import ConfigError
 from mtpeft.heads.base import create_task_head
 from mtpeft.model.multitask import CrossLevelAttention, MultiTaskModel
 from mtpeft.model.strategies import StrategyPlan, plan_strategy
@@ -66,7 +67,14 @@ def build_model(config: RunConfig, backbone: Backbone | None = None) -> BuiltMod
     heads = {}
     for tc in config.tasks:
         task = tasks[tc.id]
-        options = {**task.head_options(), **tc.head_options}
+        shared = task.head_options()
+        clashes = {k: v for k, v in tc.head_options.items() if k in shared and shared[k] != v}
+        if clashes:
+            raise ConfigError(
+                f"task {tc.id!r}: head_options {clashes} differ from the encoder's {shared}; "
+                f"set {', '.join(clashes)} under the task's options so encoder and head agree"
+            )
+        options = {**shared, **tc.head_options}
         heads[tc.id] = create_task_head(task.head_kind, hidden, len(task.labels), **options)
     cross_level = (
         CrossLevelAttention(hidden, config.strategy.cross_level_heads) if plan.level1_route is not None else None

@@ -39,16 +39,20 @@ class DataFormat(Protocol):
 
 
 class OfficialFormat:
-    """The reader/writer module ``mtpeft.tasks.formats.<name>``, imported on first use."""
+    """The reader/writer module ``mtpeft.tasks.formats.<name>``, imported on first use.
 
-    def __init__(self, name: str) -> None:
+    ``read_options`` are extra keyword arguments of the module's ``read`` (e.g. ``techniques``).
+    """
+
+    def __init__(self, name: str, read_options: dict[str, object] | None = None) -> None:
         self.name = name
+        self.read_options = dict(read_options or {})
 
     def _module(self):
         return importlib.import_module(f"mtpeft.tasks.formats.{self.name}")
 
     def read(self, path: str | Path, *, lenient: bool = False) -> ReadResult:
-        return self._module().read(path, lenient=lenient)
+        return self._module().read(path, lenient=lenient, **self.read_options)
 
     def write(self, documents: Iterable[Document], path: str | Path) -> None:
         self._module().write(documents, path)
@@ -98,12 +102,6 @@ class EncodeResult:
         """Number of losses of each kind."""
         return dict(sorted(Counter(loss.kind for loss in self.losses).items()))
 
-    def extend(self, other: EncodeResult) -> None:
-        self.features.extend(other.features)
-        self.losses.extend(other.losses)
-        self.counts.update(other.counts)
-        self.lengths.extend(other.lengths)
-
 
 class Task(ABC):
     """One task: id, level (1 or 2), head kind, labels, format, encoder and decoder.
@@ -138,7 +136,8 @@ class Task(ABC):
         self.stride = stride
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(id={self.id!r}, level={self.level}, head_kind={self.head_kind!r}, labels={len(self.labels)})"
+        name = type(self).__name__
+        return f"{name}(id={self.id!r}, level={self.level}, head_kind={self.head_kind!r}, labels={len(self.labels)})"
 
     def label_id(self, label: str) -> int:
         return self.labels.index(label)

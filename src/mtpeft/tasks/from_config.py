@@ -74,7 +74,9 @@ def task_from_config(config: Mapping[str, object]) -> Task:
     valid = _class_options(cls)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ConfigError(f"task {task_id!r}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(valid)}")
+        raise ConfigError(
+            f"task {task_id!r}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(valid)}"
+        )
     labels = _labels(task_id, config, kind)
     level = config.get("level", 1)
     if level not in (1, 2):

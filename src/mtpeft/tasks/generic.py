@@ -33,7 +33,11 @@ from mtpeft.tasks.document import Candidate, Document, Mention, ReadResult, Rela
 from mtpeft.tasks.formats._common import Collector, check_spans, read_text_exact, write_text_exact
 
 KINDS = ("spans", "relations", "ranking")
-_DOC_KEYS = {"spans": {"id", "text", "spans"}, "relations": {"id", "text", "spans", "relations"}, "ranking": {"id", "query", "candidates"}}
+_DOC_KEYS = {
+    "spans": {"id", "text", "spans"},
+    "relations": {"id", "text", "spans", "relations"},
+    "ranking": {"id", "query", "candidates"},
+}
 _SPAN_KEYS = {"id", "start", "end", "fragments", "label"}
 _RELATION_KEYS = {"id", "head", "tail", "label"}
 _CANDIDATE_KEYS = {"id", "text", "label"}
@@ -91,7 +95,9 @@ def read(path: str | Path, kind: str, *, lenient: bool = False, labels: Sequence
                     loc = Location(str(file), line=number)
                     doc = _read_line(line, loc, kind, labels, collector)
                     if doc.id in seen:
-                        raise FormatError(loc, f"duplicate id {doc.id!r} (first at {seen[doc.id]})", "unique document ids")
+                        raise FormatError(
+                            loc, f"duplicate id {doc.id!r} (first at {seen[doc.id]})", "unique document ids"
+                        )
                     seen[doc.id] = loc
                     documents.append(doc)
     return ReadResult(documents=documents, skipped=collector.skipped)
@@ -102,14 +108,18 @@ def _read_line(line: str, loc: Location, kind: str, labels: Sequence[str] | None
         item = json.loads(line)
     except json.JSONDecodeError as err:
         raise FormatError(loc, f"invalid JSON at column {err.colno}: {err.msg}", "one JSON object per line") from None
-    _check_object(item, _DOC_KEYS[kind], {"id", "query", "candidates"} if kind == "ranking" else {"id", "text"}, loc, "line")
+    _check_object(
+        item, _DOC_KEYS[kind], {"id", "query", "candidates"} if kind == "ranking" else {"id", "text"}, loc, "line"
+    )
     doc_id = _string(item["id"], loc, "id")
     loc = Location(loc.file, loc.line, f"id {doc_id}")
     if kind == "ranking":
         doc = Document(id=doc_id, text=_string(item["query"], loc, "query"), source=loc.file)
         for index, raw in enumerate(_list(item, "candidates", loc)):
             with collector.record():
-                doc.candidates.append(_read_candidate(raw, Location(loc.file, loc.line, f"id {doc_id}, candidate #{index}"), labels))
+                doc.candidates.append(
+                    _read_candidate(raw, Location(loc.file, loc.line, f"id {doc_id}, candidate #{index}"), labels)
+                )
         ids = [c.id for c in doc.candidates]
         if len(set(ids)) != len(ids):
             raise FormatError(loc, "duplicate candidate ids", "unique candidate ids within a line")
@@ -135,13 +145,17 @@ def _read_line(line: str, loc: Location, kind: str, labels: Sequence[str] | None
 
 def _check_object(item: Any, allowed: set[str], required: set[str], loc: Location, what: str) -> None:
     if not isinstance(item, dict):
-        raise FormatError(loc, f"{what} is a {type(item).__name__}", f"a JSON object with {', '.join(sorted(required))}")
+        raise FormatError(
+            loc, f"{what} is a {type(item).__name__}", f"a JSON object with {', '.join(sorted(required))}"
+        )
     missing = sorted(required - set(item))
     if missing:
         raise FormatError(loc, f"missing {', '.join(repr(k) for k in missing)}", f"keys {', '.join(sorted(allowed))}")
     unknown = sorted(set(item) - allowed)
     if unknown:
-        raise FormatError(loc, f"unknown key(s) {', '.join(repr(k) for k in unknown)}", f"only {', '.join(sorted(allowed))}")
+        raise FormatError(
+            loc, f"unknown key(s) {', '.join(repr(k) for k in unknown)}", f"only {', '.join(sorted(allowed))}"
+        )
 
 
 def _string(value: Any, loc: Location, what: str) -> str:
@@ -175,7 +189,9 @@ def _offset(value: Any, loc: Location, what: str) -> int:
     return value
 
 
-def _read_span(raw: Any, index: int, text_length: int, loc: Location, labels: Sequence[str] | None, require_id: bool) -> Mention:
+def _read_span(
+    raw: Any, index: int, text_length: int, loc: Location, labels: Sequence[str] | None, require_id: bool
+) -> Mention:
     _check_object(raw, _SPAN_KEYS, {"label", "id"} if require_id else {"label"}, loc, "span")
     if ("fragments" in raw) == ("start" in raw or "end" in raw):
         raise FormatError(loc, "a span needs start/end or fragments (not both)", '"start" and "end", or "fragments"')
@@ -214,7 +230,9 @@ def _read_candidate(raw: Any, loc: Location, labels: Sequence[str] | None) -> Ca
 def to_json(doc: Document, kind: str) -> dict[str, Any]:
     """The JSON object of one document in the generic format ``kind``."""
     if kind == "ranking":
-        candidates = [{"id": c.id, "text": c.text, **({"label": c.label} if c.label is not None else {})} for c in doc.candidates]
+        candidates = [
+            {"id": c.id, "text": c.text, **({"label": c.label} if c.label is not None else {})} for c in doc.candidates
+        ]
         return {"id": doc.id, "query": doc.text, "candidates": candidates}
     if doc.text is None:
         raise ValueError(f"document {doc.id!r} has no text; the generic {kind} format needs it")

@@ -60,20 +60,26 @@ class RankingTask(Task):
         labelled = all(c.label is not None for doc in documents for c in doc.candidates)
         result = EncodeResult()
         if not labelled:
-            result.losses.append(EncodingLoss("", "unlabelled", "", "some candidates have no label: all encoded without targets"))
+            result.losses.append(
+                EncodingLoss("", "unlabelled", "", "some candidates have no label: all encoded without targets")
+            )
         for doc in documents:
             question = tokenize(require_text(doc, self.id), tokenizer)
             counts: Counter[str] = Counter(documents=1, candidates=len(doc.candidates))
             for c in doc.candidates:
                 if labelled and c.label not in self.labels:
-                    result.losses.append(EncodingLoss(doc.id, "label_not_kept", c.id, f"label {c.label!r} not in {self.labels}"))
+                    result.losses.append(
+                        EncodingLoss(doc.id, "label_not_kept", c.id, f"label {c.label!r} not in {self.labels}")
+                    )
                     continue
                 answer = tokenize(c.text, tokenizer)
                 layout = fit_pair(len(question), len(answer), len(separator), max_length)
                 if layout.dropped:
                     result.losses.append(EncodingLoss(doc.id, "truncated", c.id, f"{layout.dropped} tokens cut"))
                 ids = question.input_ids[: layout.question] + separator + answer.input_ids[: layout.candidate]
-                offsets = question.offsets[: layout.question] + [(0, 0)] * len(separator) + answer.offsets[: layout.candidate]
+                offsets = (
+                    question.offsets[: layout.question] + [(0, 0)] * len(separator) + answer.offsets[: layout.candidate]
+                )
                 result.features.append(
                     Features(
                         task=self.id,
@@ -107,10 +113,18 @@ class RankingTask(Task):
                 if p is None:
                     raise ValueError(f"question {doc.id!r}: no prediction for candidate {c.id!r}")
                 if p.rank_probs is None or p.rank_score is None or len(p.rank_probs) != len(self.labels):
-                    raise ValueError(f"question {doc.id!r}, candidate {c.id!r}: expected rank_probs per label and a rank_score")
+                    raise ValueError(
+                        f"question {doc.id!r}, candidate {c.id!r}: expected rank_probs per label and a rank_score"
+                    )
                 grade = max(range(len(self.labels)), key=lambda k: p.rank_probs[k])
                 result.candidates.append(
-                    Candidate(id=c.id, text=c.text, label=self.labels[grade], score=float(p.rank_score), attributes=dict(c.attributes))
+                    Candidate(
+                        id=c.id,
+                        text=c.text,
+                        label=self.labels[grade],
+                        score=float(p.rank_score),
+                        attributes=dict(c.attributes),
+                    )
                 )
             out.append(result)
         return out

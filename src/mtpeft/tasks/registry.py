@@ -31,7 +31,6 @@ def get_task(task_id: str, **options: object) -> Task:
     valid = task_options(task_id)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} for task {task_id!r}; valid options: {', '.join(valid) or '(none)'}"
-        )
+        listed = ", ".join(valid) or "(none)"
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for task {task_id!r}; valid options: {listed}")
     return TASKS.get(task_id)(**options)

@@ -111,12 +111,18 @@ class RelationTask(Task):
                 continue
             if r.source not in entities or r.target not in entities:
                 missing = r.source if r.source not in entities else r.target
-                losses.append(EncodingLoss(doc.id, "entity_not_kept", r.id, f"entity {missing!r} is not a candidate entity"))
+                losses.append(
+                    EncodingLoss(doc.id, "entity_not_kept", r.id, f"entity {missing!r} is not a candidate entity")
+                )
                 continue
             a, b = entities[r.source], entities[r.target]
             distance = pair_distance(a, b)
             if self.relation_window is not None and distance > self.relation_window:
-                losses.append(EncodingLoss(doc.id, "pair_outside_window", r.id, f"{distance} tokens apart > {self.relation_window}"))
+                losses.append(
+                    EncodingLoss(
+                        doc.id, "pair_outside_window", r.id, f"{distance} tokens apart > {self.relation_window}"
+                    )
+                )
                 continue
             first, last = min(a[0], b[0]), max(a[1], b[1])
             if not owner(windows, first).contains(first, last):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 
@@ -20,7 +19,7 @@ from mtpeft.tasks.base import (
 from mtpeft.tasks.document import Document, Mention
 from mtpeft.tasks.encoding.alignment import TokenizedText, merged_tokens, tokenize
 from mtpeft.tasks.encoding.roundtrip import RoundTripReport, compare_mentions
-from mtpeft.tasks.encoding.spans import MAX_PATHS_PER_DOCUMENT, assemble_mentions, fragment_ranges_ok, uncovered_spans
+from mtpeft.tasks.encoding.spans import assemble_mentions, fragment_ranges_ok, uncovered_spans
 from mtpeft.tasks.encoding.windows import Window, owner, plan_windows
 from mtpeft.tasks.features import Features, TokenRange, WindowPrediction
 
@@ -60,7 +59,9 @@ class SpanTask(Task):
         label_at: dict[TokenRange, tuple[str, str]] = {}  # one label per candidate span
         for m in doc.mentions:
             if m.label not in self.labels:
-                losses.append(EncodingLoss(doc.id, "label_not_kept", m.id, f"label {m.label!r} is not one of {self.labels}"))
+                losses.append(
+                    EncodingLoss(doc.id, "label_not_kept", m.id, f"label {m.label!r} is not one of {self.labels}")
+                )
                 continue
             ranges = [tokens.char_span_to_tokens(start, end) for start, end in m.spans]
             if any(r is None for r in ranges) or not fragment_ranges_ok(ranges):
@@ -69,14 +70,20 @@ class SpanTask(Task):
             too_long = [r for r in ranges if r[1] - r[0] + 1 > self.max_span_len]
             if too_long:
                 n = max(r[1] - r[0] + 1 for r in too_long)
-                losses.append(EncodingLoss(doc.id, "span_too_long", m.id, f"a fragment of {n} tokens > max_span_len {self.max_span_len}"))
+                losses.append(
+                    EncodingLoss(
+                        doc.id, "span_too_long", m.id, f"a fragment of {n} tokens > max_span_len {self.max_span_len}"
+                    )
+                )
                 continue
             if any(tokens.tokens_to_char_span(*r) != span for r, span in zip(ranges, m.spans)):
                 moved = tuple(tokens.tokens_to_char_span(*r) for r in ranges)
                 losses.append(EncodingLoss(doc.id, "token_boundary", m.id, f"{m.spans} encoded as {moved}"))
             clash = next((label_at[r] for r in ranges if label_at.get(r, (m.label,))[0] != m.label), None)
             if clash is not None:
-                losses.append(EncodingLoss(doc.id, "overlap", m.id, f"a fragment is labelled {clash[0]!r} by {clash[1]}"))
+                losses.append(
+                    EncodingLoss(doc.id, "overlap", m.id, f"a fragment is labelled {clash[0]!r} by {clash[1]}")
+                )
                 continue
             label_at.update((r, (m.label, m.id)) for r in ranges)
             chains.append((m.id, self.label_id(m.label), ranges))
@@ -84,7 +91,12 @@ class SpanTask(Task):
         for mention_id, _, ranges in chains:
             if len(ranges) == 1 and ranges[0] in linked:
                 losses.append(
-                    EncodingLoss(doc.id, "overlap", mention_id, "also a fragment of a discontiguous mention: decoded as part of it")
+                    EncodingLoss(
+                        doc.id,
+                        "overlap",
+                        mention_id,
+                        "also a fragment of a discontiguous mention: decoded as part of it",
+                    )
                 )
         return chains, losses
 
@@ -116,7 +128,9 @@ class SpanTask(Task):
             for chain in chains:
                 if windows and not self._decodable(chain, windows):
                     losses.append(EncodingLoss(doc.id, "window_boundary", chain[0], "fragments split across windows"))
-            counts = Counter(documents=1, windows=len(windows), mentions=len(doc.mentions), mentions_encoded=len(chains))
+            counts = Counter(
+                documents=1, windows=len(windows), mentions=len(doc.mentions), mentions_encoded=len(chains)
+            )
             for w in windows:
                 features = self._window_features(doc.id, tokens, w, chains)
                 uncovered = uncovered_spans(features.span_labels, len(features.input_ids), self.max_span_len)
@@ -158,7 +172,8 @@ class SpanTask(Task):
         """Documents with the mentions assembled from the owned fragments and links of each window.
 
         A fragment is kept from the window that owns its first token; a link from the window that
-        owns its earlier fragment's first token (with both of its fragments).
+        owns its earlier fragment's first token (with both of its fragments). See
+        :func:`~mtpeft.tasks.encoding.spans.assemble_mentions` for how links become mentions.
         """
         grouped = pair_predictions(self.id, predictions, features)
         check_documents_cover(self.id, documents, grouped)
@@ -168,30 +183,27 @@ class SpanTask(Task):
             pairs = grouped.get(doc.id, [])
             if pairs:
                 spans: dict[TokenRange, tuple[int, float]] = {}
-                links: list[tuple[TokenRange, TokenRange]] = []
+                links: dict[tuple[TokenRange, TokenRange], float] = {}
                 for f, p in pairs:
                     shift, (own_first, own_last) = f.meta["token_start"], f.owned
                     window_spans = [((s + shift, e + shift), (label, conf)) for s, e, label, conf in p.spans or []]
-                    for (rng, value) in window_spans:
+                    for rng, value in window_spans:
                         if own_first <= rng[0] - shift <= own_last and value[1] >= spans.get(rng, (0, -1.0))[1]:
                             spans[rng] = value
-                    for i, j, _ in p.links or []:
+                    for i, j, confidence in p.links or []:
                         (first, first_value), (second, second_value) = window_spans[i], window_spans[j]
                         if own_first <= first[0] - shift <= own_last:
                             spans.setdefault(first, first_value)
                             spans.setdefault(second, second_value)
-                            links.append((first, second))
-                mentions, overflow = assemble_mentions(spans, links)
-                if overflow:  # only a runaway link predictor gets here: keep going, but say so
-                    warnings.warn(
-                        f"task {self.id!r}, document {doc.id!r}: more than {MAX_PATHS_PER_DOCUMENT} linked mentions; "
-                        f"the chains from {overflow} fragments were not all assembled",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+                            links[(first, second)] = max(confidence, links.get((first, second), 0.0))
+                mentions = assemble_mentions(spans, links)
                 tokens = merged_tokens(require_text(doc, self.id), [f for f, _ in pairs])
                 result.mentions = [
-                    Mention(id=f"P{k}", spans=tuple(tokens.tokens_to_char_span(*r) for r in ranges), label=self.labels[label])
+                    Mention(
+                        id=f"P{k}",
+                        spans=tuple(tokens.tokens_to_char_span(*r) for r in ranges),
+                        label=self.labels[label],
+                    )
                     for k, (label, ranges) in enumerate(mentions, start=1)
                 ]
             out.append(result)

@@ -112,7 +112,9 @@ def _encoded_labels(task: Task, features: Sequence[Any]) -> dict[str, int]:
     return {task.labels[i]: n for i, n in counts.most_common()}
 
 
-def data_stats(task: Task, path: str | Path, *, lenient: bool = False, tokenizer: object | None = None) -> dict[str, Any]:
+def data_stats(
+    task: Task, path: str | Path, *, lenient: bool = False, tokenizer: object | None = None
+) -> dict[str, Any]:
     """The full report of ``mtpeft data stats`` as a JSON-ready dict."""
     read = task.read(path, lenient=lenient)
     documents = read.documents
@@ -159,7 +161,11 @@ def format_stats(stats: dict[str, Any]) -> str:
             if key == "mentions":
                 extra = f"  discontiguous: {ann['discontiguous_mentions']}  overlapping: {ann['overlapping_mentions']}"
             lines.append(f"{key}: {ann[key]}{extra}")
-            label_key = {"mentions": "mention_labels", "relations": "relation_labels", "candidates": "candidate_labels"}[key]
+            label_key = {
+                "mentions": "mention_labels",
+                "relations": "relation_labels",
+                "candidates": "candidate_labels",
+            }[key]
             lines += [f"  {label:<40} {n}" for label, n in ann[label_key].items()]
     enc = stats["encoding"]
     if "unavailable" in enc:

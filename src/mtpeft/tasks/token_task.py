@@ -25,7 +25,7 @@ from mtpeft.tasks.encoding.alignment import (
     tokenize,
 )
 from mtpeft.tasks.encoding.roundtrip import RoundTripReport, compare_mentions
-from mtpeft.tasks.encoding.schemes import TOKEN_BOUNDARY, SCHEMES, TokenMention, get_scheme, sentence_units
+from mtpeft.tasks.encoding.schemes import SCHEMES, TOKEN_BOUNDARY, TokenMention, get_scheme, sentence_units
 from mtpeft.tasks.encoding.windows import merge_owned, plan_windows
 from mtpeft.tasks.features import IGNORE_INDEX, Features, WindowPrediction
 
@@ -81,7 +81,9 @@ class TokenTask(Task):
         token_mentions = []
         for index, m in enumerate(mentions):
             if m.label not in self.types:
-                losses.append(EncodingLoss(doc.id, "label_not_kept", m.id, f"label {m.label!r} is not one of {self.types}"))
+                losses.append(
+                    EncodingLoss(doc.id, "label_not_kept", m.id, f"label {m.label!r} is not one of {self.types}")
+                )
                 continue
             token_set, exact = fragments_to_token_set(tokens, m.spans)
             if not token_set:
@@ -147,7 +149,9 @@ class TokenTask(Task):
                     if p.token_labels is None or len(p.token_labels) != len(f.input_ids):
                         raise ValueError(f"document {doc.id!r}, window {f.window}: expected one token label per token")
                 tokens = merged_tokens(require_text(doc, self.id), [f for f, _ in pairs])
-                tags = [self.labels[i] for i in merge_owned([f.owned for f, _ in pairs], [p.token_labels for _, p in pairs])]
+                tags = [
+                    self.labels[i] for i in merge_owned([f.owned for f, _ in pairs], [p.token_labels for _, p in pairs])
+                ]
                 decoded = self.scheme.decode(tags, sentence_units(tokens))
                 result.mentions = [
                     Mention(id=f"P{k}", spans=token_set_to_fragments(tokens, m.tokens), label=m.label)

@@ -37,7 +37,13 @@ class SpanTypingTask(Task):
     head_kind = "relation"
 
     def __init__(
-        self, id: str, level: int, labels: Sequence[str], data_format: DataFormat, max_length: int = 512, stride: int | None = None
+        self,
+        id: str,
+        level: int,
+        labels: Sequence[str],
+        data_format: DataFormat,
+        max_length: int = 512,
+        stride: int | None = None,
     ) -> None:
         super().__init__(id, level, labels, data_format, max_length, stride)
 
@@ -60,7 +66,9 @@ class SpanTypingTask(Task):
         labelled = not unknown
         if unknown:
             result.losses.append(
-                EncodingLoss("", "unlabelled", "", f"labels {unknown[:5]} are not task labels: all encoded without targets")
+                EncodingLoss(
+                    "", "unlabelled", "", f"labels {unknown[:5]} are not task labels: all encoded without targets"
+                )
             )
         for doc in documents:
             tokens = tokenize(require_text(doc, self.id), tokenizer)

@@ -63,7 +63,9 @@ def compare_mentions(
     decoded_by_id = {doc.id: doc for doc in decoded}
     report = RoundTripReport()
     for doc in gold:
-        predicted = Counter(mention_key(m) for m in decoded_by_id[doc.id].mentions) if doc.id in decoded_by_id else Counter()
+        predicted = (
+            Counter(mention_key(m) for m in decoded_by_id[doc.id].mentions) if doc.id in decoded_by_id else Counter()
+        )
         remaining = predicted.copy()
         for mention in doc.mentions:
             report.mentions += 1

@@ -11,12 +11,12 @@ can be the end of two paths.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from mtpeft.tasks.features import TokenRange
 
 MAX_PATHS_PER_DOCUMENT = 1000
-"""Assembly stops after this many linked mentions in one document (a runaway link predictor)."""
+"""More linked mentions than this in one document fall back to one outgoing link per fragment."""
 
 
 def candidate_spans(seq_len: int, max_span_len: int) -> set[TokenRange]:
@@ -28,7 +28,9 @@ def candidate_spans(seq_len: int, max_span_len: int) -> set[TokenRange]:
     return {(i, j) for i in range(seq_len) for j in range(i, min(i + max_span_len, seq_len))}
 
 
-def uncovered_spans(span_labels: Iterable[tuple[int, int, int]], seq_len: int, max_span_len: int) -> list[tuple[int, int, int]]:
+def uncovered_spans(
+    span_labels: Iterable[tuple[int, int, int]], seq_len: int, max_span_len: int
+) -> list[tuple[int, int, int]]:
     """The gold ``(start, end, label)`` fragments that are not candidates of the enumeration."""
     candidates = candidate_spans(seq_len, max_span_len)
     return [span for span in span_labels if (span[0], span[1]) not in candidates]
@@ -40,40 +42,50 @@ def fragment_ranges_ok(ranges: Sequence[TokenRange]) -> bool:
     return all(b[0] > a[1] for a, b in zip(ranges, ranges[1:]))
 
 
-def assemble_mentions(
-    spans: dict[TokenRange, tuple[int, float]], links: Iterable[tuple[TokenRange, TokenRange]]
-) -> tuple[list[tuple[int, list[TokenRange]]], int]:
-    """Mentions ``(label, fragments)`` from predicted fragments and links, and the number of chain
-    starts whose mentions were cut off by :data:`MAX_PATHS_PER_DOCUMENT`.
+def _count_paths(successors: Mapping[TokenRange, list[TokenRange]], sources: Iterable[TokenRange]) -> int:
+    """Number of maximal paths from ``sources`` (links go forward, so the graph is acyclic)."""
+    paths: dict[TokenRange, int] = {}
+    for node in sorted(set(successors) | {n for ns in successors.values() for n in ns}, reverse=True):
+        paths[node] = sum(paths[n] for n in successors.get(node, ())) or 1
+    return sum(paths[s] for s in sources)
 
-    ``spans`` maps a fragment to ``(label, confidence)``; a linked mention takes the label of its
-    first fragment. Links that do not go forward (``later start > earlier end``) are ignored.
+
+def assemble_mentions(
+    spans: Mapping[TokenRange, tuple[int, float]],
+    links: Mapping[tuple[TokenRange, TokenRange], float],
+    max_paths: int = MAX_PATHS_PER_DOCUMENT,
+) -> list[tuple[int, list[TokenRange]]]:
+    """Mentions ``(label, fragments)`` from predicted fragments and scored links.
+
+    ``spans`` maps a fragment to ``(label, confidence)``, ``links`` a pair (earlier, later) to its
+    confidence; links that do not go forward (``later start > earlier end``) are ignored. A
+    linked mention takes the label of its first fragment. When the links would make more than
+    ``max_paths`` mentions (an untrained link scorer links nearly everything), each fragment
+    keeps only its most confident outgoing link, which bounds the mentions by the fragments.
     """
     successors: dict[TokenRange, list[TokenRange]] = defaultdict(list)
-    has_predecessor: set[TokenRange] = set()
-    for first, second in set(links):
+    for (first, second), _ in sorted(links.items()):
         if first in spans and second in spans and second[0] > first[1]:
             successors[first].append(second)
-            has_predecessor.add(second)
-    linked = set(successors) | has_predecessor
-    mentions: list[tuple[int, list[TokenRange]]] = [
-        (spans[r][0], [r]) for r in sorted(spans) if r not in linked
-    ]
-    paths: list[list[TokenRange]] = []
-    overflow = 0  # sources whose paths were not all enumerated
-    for source in sorted(r for r in successors if r not in has_predecessor):
-        if len(paths) >= MAX_PATHS_PER_DOCUMENT:
-            overflow += 1
-            continue
+    sources = _sources(successors)
+    if _count_paths(successors, sources) > max_paths:
+        successors = defaultdict(list, {a: [max(bs, key=lambda b: (links[(a, b)], b))] for a, bs in successors.items()})
+        sources = _sources(successors)
+    linked = set(successors) | {n for ns in successors.values() for n in ns}
+    mentions: list[tuple[int, list[TokenRange]]] = [(spans[r][0], [r]) for r in sorted(spans) if r not in linked]
+    for source in sources:
         stack = [[source]]
-        while stack and len(paths) < MAX_PATHS_PER_DOCUMENT:
+        while stack:
             path = stack.pop()
-            nexts = sorted(successors.get(path[-1], ()), reverse=True)
+            nexts = successors.get(path[-1], ())
             if nexts:
-                stack.extend(path + [n] for n in nexts)
+                stack.extend(path + [n] for n in sorted(nexts, reverse=True))
             else:
-                paths.append(path)
-        overflow += bool(stack)
-    mentions.extend((spans[path[0]][0], path) for path in paths)
+                mentions.append((spans[path[0]][0], path))
     mentions.sort(key=lambda m: (m[1][0], m[1][-1]))
-    return mentions, overflow
+    return mentions
+
+
+def _sources(successors: Mapping[TokenRange, list[TokenRange]]) -> list[TokenRange]:
+    targets = {n for ns in successors.values() for n in ns}
+    return sorted(a for a, ns in successors.items() if ns and a not in targets)

@@ -129,7 +129,9 @@ def check_spans(
             raise FormatError(loc, f"span {start}-{end} ends before it starts", "start < end")
         if text_length is not None and end > text_length:
             raise FormatError(
-                loc, f"span {start}-{end} goes past the end of the text ({text_length} characters)", "end <= text length"
+                loc,
+                f"span {start}-{end} goes past the end of the text ({text_length} characters)",
+                "end <= text length",
             )
     if ordered:
         for (_, prev_end), (start, end) in zip(checked, checked[1:]):
@@ -246,7 +248,9 @@ def _read_pipe_lines(pipe: Path, doc: Document, parse_line: LineParser, collecto
             doc.mentions.append(mention)
 
 
-def write_pipe_notes(documents: Iterable[Document], path: Path, format_line: Callable[[Document, Mention], str]) -> None:
+def write_pipe_notes(
+    documents: Iterable[Document], path: Path, format_line: Callable[[Document, Mention], str]
+) -> None:
     """Write ``NAME.pipe`` (one ``format_line`` per mention) and ``NAME.txt`` when the text is known."""
     path.mkdir(parents=True, exist_ok=True)
     for doc in documents:

@@ -30,7 +30,14 @@ import anafora
 
 from mtpeft.errors import FormatError, Location
 from mtpeft.tasks.document import Document, Mention, ReadResult, Relation
-from mtpeft.tasks.formats._common import Collector, check_choice, check_spans, parse_xml, read_text_exact, write_text_exact
+from mtpeft.tasks.formats._common import (
+    Collector,
+    check_choice,
+    check_spans,
+    parse_xml,
+    read_text_exact,
+    write_text_exact,
+)
 
 XML_SUFFIX = "Temporal-Relation.gold.completed.xml"
 ANAFORA_TYPE = "@type"
@@ -94,7 +101,8 @@ def _read_document(folder: Path, xml_path: Path, collector: Collector) -> Docume
     for annotation in data.annotations:
         if isinstance(annotation, anafora.AnaforaEntity):
             with collector.record():
-                doc.mentions.append(_to_mention(annotation, text_length, Location(str(xml_path), element=annotation.id)))
+                loc = Location(str(xml_path), element=annotation.id)
+                doc.mentions.append(_to_mention(annotation, text_length, loc))
     entity_ids = {mention.id for mention in doc.mentions}
     for annotation in data.annotations:
         if isinstance(annotation, anafora.AnaforaRelation):

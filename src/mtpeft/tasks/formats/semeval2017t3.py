@@ -251,7 +251,8 @@ def read_predictions(path: str | Path) -> dict[str, list[Candidate]]:
         loc = Location(str(file), line=number)
         fields = line.split()
         if len(fields) != 5:
-            raise FormatError(loc, f"{len(fields)} fields", "5 whitespace-separated fields: qid cid rank score true|false")
+            expected = "5 whitespace-separated fields: qid cid rank score true|false"
+            raise FormatError(loc, f"{len(fields)} fields", expected)
         qid, cid, rank, score_text, label = fields
         try:
             score = float(score_text)
@@ -261,7 +262,8 @@ def read_predictions(path: str | Path) -> dict[str, list[Candidate]]:
         if (qid, cid) in seen:
             raise FormatError(loc, f"a second line for {qid} {cid}", "one line per comment")
         seen.add((qid, cid))
-        result.setdefault(qid, []).append(Candidate(id=cid, text="", label=label, score=score, attributes={"rank": rank}))
+        candidate = Candidate(id=cid, text="", label=label, score=score, attributes={"rank": rank})
+        result.setdefault(qid, []).append(candidate)
     return result
 
 

@@ -26,7 +26,14 @@ from typing import Any
 
 from mtpeft.errors import FormatError, Location
 from mtpeft.tasks.document import Document, Mention, ReadResult
-from mtpeft.tasks.formats._common import Collector, check_choice, check_spans, load_json, read_text_exact, write_text_exact
+from mtpeft.tasks.formats._common import (
+    Collector,
+    check_choice,
+    check_spans,
+    load_json,
+    read_text_exact,
+    write_text_exact,
+)
 
 TECHNIQUES: tuple[str, ...] = (
     "Appeal to authority",
@@ -96,7 +103,8 @@ def read(path: str | Path, *, lenient: bool = False, techniques: Sequence[str] |
                 with collector.record():
                     doc = _read_meme(item, index, file, allowed, collector)
                     if doc.id in seen:
-                        raise FormatError(Location(str(file), element=f"id {doc.id}"), "duplicate meme id", "unique ids")
+                        where = Location(str(file), element=f"id {doc.id}")
+                        raise FormatError(where, "duplicate meme id", "unique ids")
                     seen.add(doc.id)
                     documents.append(doc)
     return ReadResult(documents=documents, skipped=collector.skipped)

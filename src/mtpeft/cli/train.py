@@ -1,0 +1,29 @@
+"""``mtpeft train CONFIG [key=value ...] [--resume]``."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mtpeft.cli.main import app
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    config: str = typer.Argument(..., help="a YAML run config (see configs/)"),
+    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. training.max_steps=20 seed=1"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in output_dir from its last checkpoint"),
+) -> None:
+    """Train a multi-task model; everything lands in the config's output_dir."""
+    from mtpeft.config import load_config
+    from mtpeft.training.run import train as run_training
+
+    cfg = load_config(config, overrides or [])
+    results = run_training(cfg, resume=resume, argv=sys.argv)
+    from mtpeft.evaluation.evaluate import headline_metric
+
+    typer.echo(f"run folder: {cfg.output_dir}")
+    for task, metrics in results.items():
+        name = headline_metric(task, metrics)
+        typer.echo(f"  {task:<24} dev {name} = {metrics[name]:.4f}")

@@ -1,0 +1,46 @@
+"""``train(config)``: everything from a config to a finished run folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from mtpeft.backbone import Backbone
+from mtpeft.config import RunConfig
+from mtpeft.model.build import build_model
+from mtpeft.training.data import load_task_data, write_data_report
+from mtpeft.training.rng import seed_everything
+from mtpeft.training.run_folder import create_run_folder
+
+
+def train(
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    argv: Sequence[str] | None = None,
+    backbone: Backbone | None = None,
+) -> dict[str, dict[str, float]]:
+    """Train as ``config`` says into ``config.output_dir``; returns the final dev metrics per task.
+
+    ``resume`` continues the run in that folder from its last checkpoint; the result equals an
+    uninterrupted run with the same seed.
+    """
+    seed_everything(config.seed)
+    run = create_run_folder(config, argv=argv, resume=resume)
+    built = build_model(config, backbone)
+    data = load_task_data(config, built.tasks, built.backbone.tokenizer)
+    write_data_report(data, run.path / "data_report.json")
+    counts = built.model.parameter_counts()
+    (run.path / "params.json").write_text(json.dumps({
+        "trainable": counts.trainable,
+        "backbone": counts.backbone,
+        "adapters": counts.adapters,
+        "fusion": counts.fusion,
+        "heads": counts.heads,
+        "other": counts.other,
+        "active_per_task": {t: counts.active_for(t) for t in built.tasks},
+    }, indent=2, sort_keys=True))
+
+    from mtpeft.training.trainer import Trainer  # imported late: pulls in the evaluation stack
+
+    return Trainer(config, built, data, run).fit(resume=resume)

@@ -1,0 +1,278 @@
+"""The multi-task training loop.
+
+``fit()`` reads in execution order: for each stage of the strategy, for each step, draw a batch,
+compute the per-task losses, combine them (or operate on their gradients), step, log, evaluate,
+checkpoint. Everything a strategy needs is declared by the objects it builds (the loss strategy's
+``needs_per_task_gradients``, the plan's stages); nothing here branches on a strategy's name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mtpeft.config import RunConfig
+from mtpeft.errors import MtpeftError
+from mtpeft.evaluation.evaluate import evaluate_task, headline_metric
+from mtpeft.model.build import BuiltModel
+from mtpeft.training import checkpoint as ckpt
+from mtpeft.training.conflicts import ConflictMonitor
+from mtpeft.training.data import TaskData
+from mtpeft.training.rng import get_rng_state, set_rng_state
+from mtpeft.training.run_folder import RunFolder
+from mtpeft.training.sampling import TaskSampler
+from mtpeft.training.schedule import build_optimizer, build_scheduler
+from mtpeft.training.tracking import Tracker
+from mtpeft.training.weighting import build_loss_strategy
+
+
+class NonFiniteLossError(MtpeftError):
+    """Too many consecutive steps had a NaN or infinite loss."""
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint must restore, besides tensors, for a resumed run to continue exactly."""
+
+    step: int = 0
+    stage: int = 0
+    stage_step: int = 0
+    best_score: float | None = None
+    best_step: int | None = None
+    evals_without_improvement: int = 0
+    nonfinite_in_row: int = 0
+    nonfinite_total: int = 0
+    stopped_early: bool = False
+    samplers: dict = field(default_factory=dict)
+
+
+def _autocast(config: RunConfig, device: torch.device):
+    wanted = config.training.bf16
+    supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if wanted == "on" and not supported:
+        raise MtpeftError("training.bf16=on, but this device has no bf16 support; use auto or off")
+    if wanted == "off" or not supported:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class Trainer:
+    """Trains ``built.model`` on ``data`` as ``config`` says, logging into ``run``."""
+
+    def __init__(self, config: RunConfig, built: BuiltModel, data: dict[str, TaskData], run: RunFolder) -> None:
+        self.config = config
+        self.built = built
+        self.model = built.model
+        self.data = data
+        self.run = run
+        self.device = next(p.device for p in self.model.parameters() if p.requires_grad)
+        tc = config.training
+        self.loss_strategy = build_loss_strategy(tc.loss.strategy, list(data), tc.loss.options, seed=config.seed)
+        self.loss_strategy.to(self.device)
+        self.optimizer = build_optimizer(self.model, self.loss_strategy, tc)
+        self.scheduler = build_scheduler(self.optimizer, tc)
+        self.monitor = ConflictMonitor(run.conflicts_path, tc.conflict_every)
+        self.state = TrainState()
+        self.samplers = [
+            TaskSampler.from_config({t: len(data[t].train) for t in stage.tasks}, tc.batch_size, config.seed + i, tc.sampling)
+            for i, stage in enumerate(built.plan.stages)
+        ]
+        self.stage_steps = self._split_steps()
+
+    def _split_steps(self) -> list[int]:
+        fractions = [s.fraction for s in self.built.plan.stages]
+        steps = [int(math.floor(f * self.config.training.max_steps)) for f in fractions]
+        steps[-1] = self.config.training.max_steps - sum(steps[:-1])
+        return steps
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, resume: bool = False) -> dict:
+        """Train to ``max_steps`` (or early stop); returns the final dev metrics per task."""
+        if resume:
+            self._restore(self.run.checkpoints / "last")
+        tc = self.config.training
+        with Tracker(self.run.tensorboard if tc.tensorboard else None, mlflow=tc.mlflow, config=self.config) as tracker:
+            for stage_index in range(self.state.stage, len(self.built.plan.stages)):
+                self._enter_stage(stage_index)
+                while self.state.stage_step < self.stage_steps[stage_index] and not self.state.stopped_early:
+                    record = self._train_step(stage_index)
+                    self.state.step += 1
+                    self.state.stage_step += 1
+                    step = self.state.step
+                    if record is not None and (step % tc.log_every == 0 or step == 1):
+                        self.run.train_log.append({"step": step, **record})
+                        tracker.log(step, record, prefix="train/")
+                    if step % tc.eval_every == 0:
+                        self._evaluate_and_select(tracker)
+                    if step % tc.checkpoint_every == 0:
+                        self._save_checkpoint()
+                if self.state.stopped_early:
+                    break
+                self.state.stage += 1
+                self.state.stage_step = 0
+            final = self._evaluate_and_select(tracker, final=True)
+            self._save_checkpoint()
+        self.model.backbone.save_adapters(self.run.path / "adapters")
+        return final
+
+    def _enter_stage(self, stage_index: int) -> None:
+        """Make exactly this stage's components trainable (S4 freezes some between stages)."""
+        stage = self.built.plan.stages[stage_index]
+        for component in self.model.components():
+            self.model.set_trainable(component, component not in stage.frozen)
+
+    def _train_step(self, stage_index: int) -> dict | None:
+        """One optimizer step over ``grad_accum`` micro-batches; ``None`` if skipped (non-finite loss)."""
+        tc = self.config.training
+        model, strategy = self.model, self.loss_strategy
+        model.train()
+        shared = model.shared_parameters()
+        shared_ids = {id(p) for p in shared}
+        others = [p for p in model.trainable_parameters() if id(p) not in shared_ids]
+        measure = self.monitor.due(self.state.step + 1)
+        started = time.perf_counter()
+        tokens, task_losses = 0, {}
+        for _ in range(tc.grad_accum):
+            indices = self.samplers[stage_index].next_batch()  # batch
+            batch = model.collate({t: [self.data[t].train[i] for i in ids] for t, ids in indices.items()})
+            tokens += batch.num_tokens
+            with _autocast(self.config, self.device):
+                losses = model(batch).losses  # per-task losses
+            if not all(torch.isfinite(loss) for loss in losses.values()):
+                return self._skip_nonfinite(losses)
+            strategy.backward(losses, shared, others, scale=1.0 / tc.grad_accum, keep_per_task=measure)  # combine
+            for task, loss in losses.items():
+                task_losses[task] = task_losses.get(task, 0.0) + float(loss) / tc.grad_accum
+        gradients = strategy.finish(shared)
+        if tc.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.trainable_parameters() + list(strategy.parameters()), tc.max_grad_norm)
+        self.optimizer.step()  # step
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.nonfinite_in_row = 0
+        if measure and gradients.per_task_gradients:
+            self.monitor.record(self.state.step + 1, gradients.per_task_gradients)
+        elapsed = time.perf_counter() - started
+        return {
+            "lr": self.scheduler.get_last_lr()[0],
+            "loss": sum(task_losses.values()),
+            "losses": task_losses,
+            "weights": gradients.weights,
+            "tokens": tokens,
+            "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
+            "skipped_nonfinite": self.state.nonfinite_total,
+            "stage": self.built.plan.stages[stage_index].name,
+        }
+
+    def _skip_nonfinite(self, losses: dict) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss_strategy.discard()
+        self.state.nonfinite_in_row += 1
+        self.state.nonfinite_total += 1
+        bad = sorted(t for t, loss in losses.items() if not torch.isfinite(loss))
+        self.run.train_log.append({"step": self.state.step + 1, "skipped_nonfinite": self.state.nonfinite_total, "nonfinite_tasks": bad})
+        limit = self.config.training.max_nonfinite_in_row
+        if self.state.nonfinite_in_row >= limit:
+            raise NonFiniteLossError(
+                f"{limit} consecutive steps had non-finite losses (tasks {bad} at step {self.state.step + 1}); "
+                "lower the learning rate, check the data, or raise training.max_nonfinite_in_row"
+            )
+        return None
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, split: str = "dev") -> dict[str, dict[str, float]]:
+        """Official metrics of every task that has a ``split`` path; predictions under the run folder."""
+        results = {}
+        for tc in self.config.tasks:
+            path = getattr(tc, split)
+            if path is None:
+                continue
+            out = self.run.path / "eval" / f"step-{self.state.step}" / split / tc.id
+            evaluation = evaluate_task(
+                self.model, self.data[tc.id].task, path, self.built.backbone.tokenizer, out,
+                batch_size=self.config.evaluation.batch_size, lenient=tc.lenient, limit=tc.limit,
+            )
+            results[tc.id] = evaluation.metrics
+            self.run.metrics.append({"step": self.state.step, "split": split, "task": tc.id, "metrics": evaluation.metrics})
+        return results
+
+    def selection_score(self, results: dict[str, dict[str, float]]) -> float | None:
+        """The number early stopping and best-checkpoint selection maximise."""
+        metric = self.config.training.early_stopping.metric or "mean"
+        if not results:
+            return None
+        if metric == "mean":
+            return sum(m[headline_metric(t, m)] for t, m in results.items()) / len(results)
+        task, _, name = metric.partition(":")
+        if task not in results or name not in results[task]:
+            raise MtpeftError(f"early_stopping.metric {metric!r}: no such dev metric; tasks evaluated: {sorted(results)}")
+        return results[task][name]
+
+    def _evaluate_and_select(self, tracker: Tracker, final: bool = False) -> dict:
+        results = self.evaluate("dev")
+        for task, metrics in results.items():
+            tracker.log(self.state.step, {headline_metric(task, metrics): metrics[headline_metric(task, metrics)]}, prefix=f"dev/{task}/")
+        score = self.selection_score(results)
+        if score is not None and not final:
+            if self.state.best_score is None or score > self.state.best_score:
+                self.state.best_score, self.state.best_step = score, self.state.step
+                self.state.evals_without_improvement = 0
+                self._save_checkpoint(best=True)
+            else:
+                self.state.evals_without_improvement += 1
+                patience = self.config.training.early_stopping.patience
+                if self.config.training.early_stopping.metric and self.state.evals_without_improvement >= patience:
+                    self.state.stopped_early = True
+        if final:
+            payload = {"split": "dev", "step": self.state.step, "tasks": results,
+                       "best_step": self.state.best_step, "stopped_early": self.state.stopped_early,
+                       "skipped_nonfinite": self.state.nonfinite_total}
+            (self.run.path / "final_metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+        return results
+
+    # ------------------------------------------------------------------ checkpoints
+    def _tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        trainable = {n: p.detach() for n, p in self.model.named_parameters() if _is_trainable_part(n)}
+        return {"model": trainable, "loss_strategy": dict(self.loss_strategy.state_dict())}
+
+    def _save_checkpoint(self, best: bool = False) -> None:
+        self.state.samplers = {str(i): s.state_dict() for i, s in enumerate(self.samplers)}
+        ckpt.save_checkpoint(
+            self.run.checkpoints,
+            self.state.step,
+            tensors=self._tensors(),
+            state={"train": self.state.__dict__, "rng": get_rng_state(), "loss_strategy": self.loss_strategy.state()},
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            best=best,
+        )
+
+    def _restore(self, path: Path) -> None:
+        loaded = ckpt.load_checkpoint(path)
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in loaded.tensors["model"].items():
+                params[name].copy_(value)
+        self.loss_strategy.load_state_dict(loaded.tensors.get("loss_strategy", {}))
+        self.loss_strategy.load_state(loaded.state.get("loss_strategy", {}))
+        self.optimizer.load_state_dict(loaded.optimizer)
+        self.scheduler.load_state_dict(loaded.scheduler)
+        self.state = TrainState(**loaded.state["train"])
+        for i, sampler in enumerate(self.samplers):
+            sampler.load_state_dict(self.state.samplers[str(i)])
+        set_rng_state(loaded.state["rng"])
+        # Logs written after the checkpoint by the interrupted run are replaced by the resumed run's.
+        for log in self.run.logs():
+            log.truncate_after(self.state.step)
+
+
+def _is_trainable_part(name: str) -> bool:
+    """Parameters that training changes: adapters, fusion, heads, cross-level attention."""
+    return "lora_" in name or name.startswith(("backbone.layer_fusions", "backbone.output_fusion", "heads.", "cross_level."))
