@@ -146,3 +146,9 @@ def test_read_document_stats_errors_name_file_and_line(tmp_path, lines, message)
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(FormatError, match=message):
         read_document_stats(path)
+
+
+def test_many_documents_are_resampled_in_chunks():
+    many = stats([{"accuracy_num": 1, "accuracy_den": 2}] * 100_000)  # 4M draws per chunk -> 40 resamples a chunk
+    values = bootstrap_distribution(many, ACCURACY, n_resamples=90, seed=0)
+    assert values.shape == (90,) and np.all(values == 0.5)

@@ -126,8 +126,7 @@ def transfer_heatmap(matrix: TransferMatrix, path: str | Path) -> Path:
     finite_values = matrix.values[np.isfinite(matrix.values)]
     limit = float(np.max(np.abs(finite_values))) if finite_values.size else 1.0
     limit = limit or 1.0
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="#dddddd")
     image = ax.imshow(np.ma.masked_invalid(matrix.values), cmap=cmap, vmin=-limit, vmax=limit)
     for i in range(size):
         for j in range(size):

@@ -28,13 +28,10 @@ from mtpeft.training.data import TaskData
 from mtpeft.training.rng import get_rng_state, set_rng_state
 from mtpeft.training.run_folder import RunFolder
 from mtpeft.training.sampling import TaskSampler
-from mtpeft.training.schedule import build_optimizer, build_scheduler
+from mtpeft.training.nonfinite import NonFiniteGuard
+from mtpeft.training.schedule import build_optimization
 from mtpeft.training.tracking import Tracker
 from mtpeft.training.weighting import build_loss_strategy
-
-
-class NonFiniteLossError(MtpeftError):
-    """Too many consecutive steps had a NaN or infinite loss."""
 
 
 @dataclass
@@ -47,10 +44,9 @@ class TrainState:
     best_score: float | None = None
     best_step: int | None = None
     evals_without_improvement: int = 0
-    nonfinite_in_row: int = 0
-    nonfinite_total: int = 0
     stopped_early: bool = False
     samplers: dict = field(default_factory=dict)
+    nonfinite: dict = field(default_factory=dict)
 
 
 def _autocast(config: RunConfig, device: torch.device):
@@ -76,10 +72,17 @@ class Trainer:
         tc = config.training
         self.loss_strategy = build_loss_strategy(tc.loss.strategy, list(data), tc.loss.options, seed=config.seed)
         self.loss_strategy.to(self.device)
-        self.optimizer = build_optimizer(self.model, self.loss_strategy, tc)
-        self.scheduler = build_scheduler(self.optimizer, tc)
+        named = list(self.model.named_parameters())
+        self.optimizer, self.scheduler = build_optimization(
+            tc,
+            {n: p for n, p in named if _is_trainable_part(n) and not n.startswith("heads.")},
+            {n: p for n, p in named if n.startswith("heads.")},
+            dict(self.loss_strategy.named_parameters()),
+        )
+        self.guard = NonFiniteGuard(tc.max_nonfinite_in_row)
         self.monitor = ConflictMonitor(run.conflicts_path, tc.conflict_every)
         self.state = TrainState()
+        self._saved_step: int | None = None
         self.samplers = [
             TaskSampler.from_config({t: len(data[t].train) for t in stage.tasks}, tc.batch_size, config.seed + i, tc.sampling)
             for i, stage in enumerate(built.plan.stages)
@@ -96,9 +99,10 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         """Train to ``max_steps`` (or early stop); returns the final dev metrics per task."""
         if resume:
-            self._restore(self.run.checkpoints / "last")
+            self._restore(self.run.checkpoints)
         tc = self.config.training
-        with Tracker(self.run.tensorboard if tc.tensorboard else None, mlflow=tc.mlflow, config=self.config) as tracker:
+        tensorboard = self.run.tensorboard if tc.tensorboard else None
+        with Tracker(tensorboard, mlflow=tc.mlflow, run_name=self.run.path.name) as tracker:
             for stage_index in range(self.state.stage, len(self.built.plan.stages)):
                 self._enter_stage(stage_index)
                 while self.state.stage_step < self.stage_steps[stage_index] and not self.state.stopped_early:
@@ -111,14 +115,15 @@ class Trainer:
                         tracker.log(step, record, prefix="train/")
                     if step % tc.eval_every == 0:
                         self._evaluate_and_select(tracker)
-                    if step % tc.checkpoint_every == 0:
+                    if step % tc.checkpoint_every == 0 and self._saved_step != step:
                         self._save_checkpoint()
                 if self.state.stopped_early:
                     break
                 self.state.stage += 1
                 self.state.stage_step = 0
             final = self._evaluate_and_select(tracker, final=True)
-            self._save_checkpoint()
+            if self._saved_step != self.state.step:
+                self._save_checkpoint()
         self.model.backbone.save_adapters(self.run.path / "adapters")
         return final
 
@@ -145,18 +150,17 @@ class Trainer:
             tokens += batch.num_tokens
             with _autocast(self.config, self.device):
                 losses = model(batch).losses  # per-task losses
-            if not all(torch.isfinite(loss) for loss in losses.values()):
+            if not self.guard.check(losses, self.state.step + 1):  # raises after too many in a row
                 return self._skip_nonfinite(losses)
             strategy.backward(losses, shared, others, scale=1.0 / tc.grad_accum, keep_per_task=measure)  # combine
             for task, loss in losses.items():
-                task_losses[task] = task_losses.get(task, 0.0) + float(loss) / tc.grad_accum
+                task_losses[task] = task_losses.get(task, 0.0) + loss.detach().item() / tc.grad_accum
         gradients = strategy.finish(shared)
         if tc.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(model.trainable_parameters() + list(strategy.parameters()), tc.max_grad_norm)
         self.optimizer.step()  # step
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.state.nonfinite_in_row = 0
         if measure and gradients.per_task_gradients:
             self.monitor.record(self.state.step + 1, gradients.per_task_gradients)
         elapsed = time.perf_counter() - started
@@ -167,23 +171,16 @@ class Trainer:
             "weights": gradients.weights,
             "tokens": tokens,
             "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
-            "skipped_nonfinite": self.state.nonfinite_total,
+            "skipped_nonfinite": self.guard.skipped,
             "stage": self.built.plan.stages[stage_index].name,
         }
 
     def _skip_nonfinite(self, losses: dict) -> None:
+        """Drop the step's gradients; the guard has counted it (and raised if too many in a row)."""
         self.optimizer.zero_grad(set_to_none=True)
         self.loss_strategy.discard()
-        self.state.nonfinite_in_row += 1
-        self.state.nonfinite_total += 1
         bad = sorted(t for t, loss in losses.items() if not torch.isfinite(loss))
-        self.run.train_log.append({"step": self.state.step + 1, "skipped_nonfinite": self.state.nonfinite_total, "nonfinite_tasks": bad})
-        limit = self.config.training.max_nonfinite_in_row
-        if self.state.nonfinite_in_row >= limit:
-            raise NonFiniteLossError(
-                f"{limit} consecutive steps had non-finite losses (tasks {bad} at step {self.state.step + 1}); "
-                "lower the learning rate, check the data, or raise training.max_nonfinite_in_row"
-            )
+        self.run.train_log.append({"step": self.state.step + 1, "skipped_nonfinite": self.guard.skipped, "nonfinite_tasks": bad})
         return None
 
     # ------------------------------------------------------------------ evaluation
@@ -233,44 +230,60 @@ class Trainer:
         if final:
             payload = {"split": "dev", "step": self.state.step, "tasks": results,
                        "best_step": self.state.best_step, "stopped_early": self.state.stopped_early,
-                       "skipped_nonfinite": self.state.nonfinite_total}
+                       "skipped_nonfinite": self.guard.skipped}
             (self.run.path / "final_metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
         return results
 
     # ------------------------------------------------------------------ checkpoints
-    def _tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        trainable = {n: p.detach() for n, p in self.model.named_parameters() if _is_trainable_part(n)}
-        return {"model": trainable, "loss_strategy": dict(self.loss_strategy.state_dict())}
-
     def _save_checkpoint(self, best: bool = False) -> None:
+        """Adapters in PEFT format (+ fusion), heads and the rest as safetensors, states as JSON."""
+        self._saved_step = self.state.step
         self.state.samplers = {str(i): s.state_dict() for i, s in enumerate(self.samplers)}
+        self.state.nonfinite = self.guard.state_dict()
+        named = dict(self.model.named_parameters())
         ckpt.save_checkpoint(
             self.run.checkpoints,
             self.state.step,
-            tensors=self._tensors(),
-            state={"train": self.state.__dict__, "rng": get_rng_state(), "loss_strategy": self.loss_strategy.state()},
+            tensors={
+                "heads": {n: p.detach() for n, p in named.items() if n.startswith("heads.")},
+                "extra": {n: p.detach() for n, p in named.items() if n.startswith("cross_level.")},
+                "loss_strategy": {n: t.detach() for n, t in self.loss_strategy.state_dict().items()},
+            },
+            folders={"adapters": self.model.backbone.save_adapters},
+            state={"train": dict(self.state.__dict__), "rng": get_rng_state(), "loss_strategy": self.loss_strategy.state()},
             optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict(),
             best=best,
+            metric=self.state.best_score if best else None,
         )
 
     def _restore(self, path: Path) -> None:
-        loaded = ckpt.load_checkpoint(path)
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in loaded.tensors["model"].items():
-                params[name].copy_(value)
-        self.loss_strategy.load_state_dict(loaded.tensors.get("loss_strategy", {}))
+        loaded = ckpt.load_checkpoint(path, "last")
+        self.model.backbone.load_adapters(loaded.folder("adapters"))
+        load_named(self.model, {**loaded.tensors("heads"), **loaded.tensors("extra")})
+        self.loss_strategy.load_state_dict(loaded.tensors("loss_strategy"))
         self.loss_strategy.load_state(loaded.state.get("loss_strategy", {}))
-        self.optimizer.load_state_dict(loaded.optimizer)
-        self.scheduler.load_state_dict(loaded.scheduler)
+        self.optimizer.load_state_dict(loaded.optimizer_state(map_location=self.device))
+        self.scheduler.load_state_dict(loaded.scheduler_state())
         self.state = TrainState(**loaded.state["train"])
+        self.guard.load_state_dict(self.state.nonfinite)
         for i, sampler in enumerate(self.samplers):
             sampler.load_state_dict(self.state.samplers[str(i)])
         set_rng_state(loaded.state["rng"])
         # Logs written after the checkpoint by the interrupted run are replaced by the resumed run's.
         for log in self.run.logs():
             log.truncate_after(self.state.step)
+
+
+def load_named(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy saved tensors into the parameters of the same names; unknown names are an error."""
+    params = dict(model.named_parameters())
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise MtpeftError(f"checkpoint tensors that this model does not have: {unknown[:5]}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value)
 
 
 def _is_trainable_part(name: str) -> bool:
