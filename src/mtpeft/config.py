@@ -120,6 +120,8 @@ class TrainingConfig(_Strict):
 class EvaluationConfig(_Strict):
     ece_bins: int = Field(10, ge=1)
     batch_size: int = Field(16, ge=1)
+    before_training: bool = False
+    """Also evaluate the untrained model on dev (step 0), reported next to the final metrics."""
 
 
 class RunConfig(_Strict):

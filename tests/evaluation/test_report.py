@@ -22,18 +22,23 @@ TASKS = ("a", "b", "c")
 DOCS = {"a": [(3, 1, 2), (1, 1, 0), (0, 2, 1)], "b": [(2, 0, 1), (0, 1, 1)], "c": [(1, 1, 1), (5, 0, 0)]}
 
 
+def _stats(task: str, docs: list[tuple[int, int, int]]) -> list[dict]:
+    return [{"doc_id": f"{task}{k}", "stats": {"tp": tp, "fp": fp, "fn": fn}} for k, (tp, fp, fn) in enumerate(docs)]
+
+
 def _sweep(root: Path) -> Path:
     """Single-task, pairwise and all-task runs on three tasks, two seeds each, plus an unfinished one."""
     for seed in (0, 1):
-        for task in TASKS:
+        for task in TASKS:  # one more false positive per document than the all-task runs
+            worse = [(tp, fp + 1 + seed, fn) for tp, fp, fn in DOCS[task]]
             make_run(root, f"s1-{task}-{seed}", tasks=[task], strategy="s1", seed=seed,
-                     metrics={task: {"f1": 0.4 + 0.1 * TASKS.index(task) + 0.01 * seed}}, params={"trainable": 100})
+                     metrics={task: f1_stats_metrics("", worse)}, params={"trainable": 100},
+                     per_document={task: _stats(task, worse)})
         for i, first in enumerate(TASKS):
             for second in TASKS[i + 1:]:
                 make_run(root, f"pair-{first}{second}-{seed}", tasks=[first, second], seed=seed,
                          metrics={t: {"f1": 0.45 + 0.05 * i + 0.01 * seed} for t in (first, second)})
-        docs = {t: [{"doc_id": f"{t}{k}", "stats": {"tp": tp, "fp": fp, "fn": fn}} for k, (tp, fp, fn) in enumerate(d)]
-                for t, d in DOCS.items()}
+        docs = {t: _stats(t, d) for t, d in DOCS.items()}
         make_run(root, f"all-{seed}", tasks=TASKS, seed=seed, metrics={t: f1_stats_metrics("", d) for t, d in DOCS.items()},
                  per_document=docs, params={"trainable": 300}, before_training={t: {"f1": 0.0} for t in TASKS},
                  probing={"shared": {"a": 0.6 + 0.1 * seed, "b": 0.5}, "fused": {"a": 0.7, "b": 0.55}})
@@ -70,13 +75,14 @@ def test_sections_and_tables(rendered):
     assert "1 folder(s) skipped" in page and "unfinished" in page
     assert "Paired bootstrap tests" in page and "95% percentile interval" in page
     assert "s3a [tasks: a+b+c] (before training)" in page
-    assert page.count("<table>") == 13  # runs, skipped, results, paired tests, 3 per-task, ECE, 2 x transfer, ...
+    # runs, skipped, results, paired tests, per-task (3 tasks), ECE, transfer (pairwise, leave-one-out), probing
+    assert page.count("<table>") == 1 + 1 + 1 + 1 + 3 + 1 + 2 + 1
     assert "shared" in page and "fused" in page  # probing rows
 
 
 def test_markdown_twin_links_existing_images(rendered):
     text = (rendered / "report.md").read_text()
-    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    links = re.findall(r"!\[(?:\\.|[^\]\\])*\]\(([^)]+)\)", text)  # alt text has escaped brackets
     assert len(links) == len(_images((rendered / "report.html").read_text()))
     assert all((rendered / link).is_file() for link in links)
     assert "| task | configuration | seeds | metric |" in text
@@ -156,3 +162,21 @@ def test_chromium_screenshot_is_not_blank(rendered, tmp_path):
     pixels = matplotlib.image.imread(shot)
     colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert pixels.shape[:2] == (2400, 1280) and len(colours) > 50
+
+
+def test_files_as_the_trainer_writes_them(tmp_path):
+    """Nested params.json, a skipped non-finite step without a loss, a zero-gradient task (cosine None)."""
+    run = make_run(tmp_path / "runs", "r", tasks=["a", "b"], metrics={"a": {"f1": 0.5}, "b": {"f1": 0.4}},
+                   conflicts=False, calibration=False)
+    (run / "params.json").write_text(json.dumps({"trainable": 4321, "backbone": 10, "adapters": {"shared": 3},
+                                                  "fusion": 0, "heads": {"a": 1}, "other": {}, "active_per_task": {"a": 2}}))
+    with (run / "train_log.jsonl").open("a") as log:
+        log.write(json.dumps({"step": 31, "skipped_nonfinite": 1, "nonfinite_tasks": ["a"]}) + "\n")
+    records = [{"step": 10, "tasks": ["a", "b"], "cosine": [[1.0, -0.5], [-0.5, 1.0]], "conflict_fraction": 1.0},
+               {"step": 20, "tasks": ["a", "b"], "cosine": [[1.0, None], [None, None]], "conflict_fraction": None},
+               {"step": 30, "tasks": [], "cosine": [], "conflict_fraction": None, "norms": {}, "pairs": 0}]
+    (run / "conflicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    files = build_report([tmp_path / "runs"], tmp_path / "r.html", bootstrap=None)
+    text = files.markdown.read_text()
+    assert "| a | s3a | 1 | f1 | 0.5000 (1 seed) | n/a | 4,321 |" in text
+    assert len(list(files.assets.glob("conflicts-*.png"))) == 1 and len(list(files.assets.glob("loss-*.png"))) == 1

@@ -23,7 +23,16 @@ def train(
     results = run_training(cfg, resume=resume, argv=sys.argv)
     from mtpeft.evaluation.evaluate import headline_metric
 
-    typer.echo(f"run folder: {cfg.output_dir}")
+    import json
+    from pathlib import Path
+
+    final = json.loads((Path(cfg.output_dir) / "final_metrics.json").read_text())
+    before = final.get("before_training", {})
+    typer.echo(f"\nrun folder: {cfg.output_dir}  (step {final['step']}, dev split)")
+    header = f"  {'task':<24}{'metric':<14}{'before':>10}{'after':>10}"
+    typer.echo(header)
+    typer.echo("  " + "-" * (len(header) - 2))
     for task, metrics in results.items():
         name = headline_metric(task, metrics)
-        typer.echo(f"  {task:<24} dev {name} = {metrics[name]:.4f}")
+        was = f"{before[task][name]:.4f}" if task in before else "-"
+        typer.echo(f"  {task:<24}{name:<14}{was:>10}{metrics[name]:>10.4f}")

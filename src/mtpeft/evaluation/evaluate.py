@@ -105,6 +105,7 @@ class TaskEvaluation:
     confidences: list[float] = field(default_factory=list)
     correct: list[int] = field(default_factory=list)
     skipped: int = 0
+    per_document: list[dict] | None = None
 
 
 def predict_features(
@@ -167,6 +168,8 @@ def evaluate_task(
     else:
         metrics = score(task.id, gold_for_scoring, pred_path)
     confidences, correct = calibration_pairs(task.head_kind, predictions, features)
+    from mtpeft.evaluation.per_document import per_document_stats
+
     return TaskEvaluation(
         task=task.id,
         metrics=metrics,
@@ -174,4 +177,5 @@ def evaluate_task(
         confidences=confidences,
         correct=correct,
         skipped=len(read.skipped),
+        per_document=per_document_stats(task.id, documents, decoded, collapsed),
     )

@@ -155,7 +155,7 @@ def paired_comparisons(groups: Sequence[RunGroup], rows: Sequence[ResultRow], bo
                        ) -> tuple[list[Comparison], list[str]]:
     """Per task, the best configuration by mean headline metric against each other one with
     per-document stats (same documents; seeds compared through their mean); also notes."""
-    by_label = {g.label: g for g in groups}
+    by_label = {(task, g.label): g for g in groups for r in g.runs for task in r.metrics}
     comparisons: list[Comparison] = []
     notes: list[str] = []
     for task in dict.fromkeys(r.task for r in rows):
@@ -163,10 +163,10 @@ def paired_comparisons(groups: Sequence[RunGroup], rows: Sequence[ResultRow], bo
         if len(candidates) < 2:
             continue
         best = candidates[0]
-        best_stats = task_stats(by_label[best.label], task)
+        best_stats = task_stats(by_label[task, best.label], task)
         for other in candidates[1:]:
             try:
-                test = paired_bootstrap_test(best_stats, task_stats(by_label[other.label], task),
+                test = paired_bootstrap_test(best_stats, task_stats(by_label[task, other.label], task),
                                              stats_metric(best.headline), n_resamples=bootstrap.n_resamples,
                                              seed=bootstrap.seed)
             except ValueError as err:

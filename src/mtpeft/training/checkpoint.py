@@ -94,6 +94,18 @@ def _check_plain(value: Any, where: str) -> None:
     raise TypeError(f"{where}: {type(value).__name__} cannot be saved as plain data (tensors and Python values only)")
 
 
+def _unshared(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """CPU, contiguous tensors; tensors sharing storage (tied weights) are copied, as safetensors requires."""
+    out: dict[str, Tensor] = {}
+    storages: set[int] = set()
+    for key, value in state_dict.items():
+        tensor = value.detach().cpu().contiguous()
+        pointer = tensor.untyped_storage().data_ptr()
+        out[key] = tensor.clone() if pointer in storages else tensor
+        storages.add(pointer)
+    return out
+
+
 def _fsync_file(path: Path) -> None:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -149,7 +161,7 @@ def save_checkpoint(
     tmp = root / f".tmp-step-{step}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     for name, state_dict in (tensors or {}).items():
-        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(tmp / f"{name}.safetensors"))
+        save_file(_unshared(state_dict), str(tmp / f"{name}.safetensors"))
     for name, writer in (folders or {}).items():
         writer(tmp / name)
     if optimizer is not None:

@@ -83,6 +83,7 @@ class Trainer:
         self.monitor = ConflictMonitor(run.conflicts_path, tc.conflict_every)
         self.state = TrainState()
         self._saved_step: int | None = None
+        self.before: dict[str, dict[str, float]] | None = None
         self.samplers = [
             TaskSampler.from_config({t: len(data[t].train) for t in stage.tasks}, tc.batch_size, config.seed + i, tc.sampling)
             for i, stage in enumerate(built.plan.stages)
@@ -101,6 +102,8 @@ class Trainer:
         if resume:
             self._restore(self.run.checkpoints)
         tc = self.config.training
+        if self.config.evaluation.before_training and self.state.step == 0:
+            self.before = self.evaluate("dev")
         tensorboard = self.run.tensorboard if tc.tensorboard else None
         with Tracker(tensorboard, mlflow=tc.mlflow, run_name=self.run.path.name) as tracker:
             for stage_index in range(self.state.stage, len(self.built.plan.stages)):
@@ -231,8 +234,16 @@ class Trainer:
             payload = {"split": "dev", "step": self.state.step, "tasks": results,
                        "best_step": self.state.best_step, "stopped_early": self.state.stopped_early,
                        "skipped_nonfinite": self.guard.skipped}
+            before = self.before if self.before is not None else self._saved_before()
+            if before is not None:
+                payload["before_training"] = before
             (self.run.path / "final_metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
         return results
+
+    def _saved_before(self) -> dict | None:
+        """Step-0 metrics of a resumed run, from its metrics log."""
+        rows = [r for r in self.run.metrics.read() if r["step"] == 0 and r["split"] == "dev"]
+        return {r["task"]: r["metrics"] for r in rows} or None
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, best: bool = False) -> None:

@@ -20,7 +20,8 @@ def _section(section: Section, level: int, base: Path) -> list[str]:
             lines += [markdown_table(block.headers, block.rows), ""]
         elif isinstance(block, Image):
             target = Path(os.path.relpath(block.path, base)).as_posix()
-            lines += [f"![{block.alt}]({target})", ""]
+            alt = block.alt.replace("[", "\\[").replace("]", "\\]")
+            lines += [f"![{alt}]({target})", ""]
             if block.caption:
                 lines += [f"*{block.caption}*", ""]
         elif isinstance(block, Text):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +55,11 @@ def _last_cosine(group: RunGroup) -> tuple[list[str], np.ndarray, int] | None:
     """Seed mean of the last measured cosine matrix (seeds with the same task order only)."""
     lasts = []
     for run in group.runs:
-        if run.conflicts and run.conflicts[-1].get("cosine") is not None:
-            last = run.conflicts[-1]
-            tasks = list(last.get("tasks") or [])
-            try:
+        measured = [c for c in run.conflicts if c.get("tasks") and c.get("cosine") is not None]
+        if measured:
+            last = measured[-1]
+            tasks = list(last["tasks"])
+            try:  # None (a task whose shared gradient was zero) becomes NaN
                 matrix = np.asarray(last["cosine"], dtype=float)
             except (TypeError, ValueError):
                 matrix = np.empty(0)
@@ -68,8 +70,10 @@ def _last_cosine(group: RunGroup) -> tuple[list[str], np.ndarray, int] | None:
     if not lasts:
         return None
     tasks = lasts[0][0]
-    same = [m for t, m in lasts if t == tasks]
-    return tasks, np.mean(same, axis=0), len(same)
+    same = np.stack([m for t, m in lasts if t == tasks])
+    with warnings.catch_warnings():  # a cell that is NaN in every seed stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return tasks, np.nanmean(same, axis=0), len(same)
 
 
 def conflict_plot(group: RunGroup, path: Path) -> Path | None:
@@ -93,10 +97,12 @@ def conflict_plot(group: RunGroup, path: Path) -> Path | None:
     if last:
         tasks, matrix, seeds = last
         heat = axes[0, 1]
-        image = heat.imshow(matrix, cmap="RdBu", vmin=-1, vmax=1)
+        cmap = plt.get_cmap("RdBu").with_extremes(bad="#dddddd")
+        image = heat.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=-1, vmax=1)
         for i in range(len(tasks)):
             for j in range(len(tasks)):
-                heat.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
+                text = f"{matrix[i, j]:.2f}" if np.isfinite(matrix[i, j]) else "n/a"
+                heat.text(j, i, text, ha="center", va="center", fontsize=8)
         heat.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize=7)
         heat.set_yticks(range(len(tasks)), tasks, fontsize=7)
         heat.set_title(f"last gradient cosine (mean of {seeds} seed{'s' * (seeds > 1)})", fontsize=9)

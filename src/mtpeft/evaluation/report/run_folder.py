@@ -77,7 +77,7 @@ class RunRecord:
     metrics: dict[str, dict[str, float]]  # final_metrics.json "tasks"
     before_training: dict[str, dict[str, float]] = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
-    params: dict[str, int] = field(default_factory=dict)  # params.json
+    params: dict[str, Any] = field(default_factory=dict)  # params.json
     train_log: list[dict] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)
     probing: dict[str, dict[str, float]] | None = None
@@ -152,7 +152,7 @@ def load_run(path: str | Path) -> RunRecord:
     )
     optional = {
         "environment.json": lambda p: read_json(p, "an object of environment facts"),
-        "params.json": lambda p: read_json(p, '{"trainable": int, "total": int, ...}'),
+        "params.json": lambda p: read_json(p, '{"trainable": int, "backbone": int, ...}'),
         "train_log.jsonl": lambda p: read_jsonl(p, '{"step", "loss", "losses": {task: float}, ...}'),
         "conflicts.jsonl": lambda p: read_jsonl(p, '{"step", "tasks", "cosine", "conflict_fraction"}'),
         "probing.json": lambda p: _metric_table(read_json(p, '{"representation": {"task": accuracy}}'), p, "probing"),
@@ -162,8 +162,9 @@ def load_run(path: str | Path) -> RunRecord:
     for name, read in optional.items():
         if (path / name).is_file():
             setattr(record, attribute[name], read(path / name))
-    if record.params and not all(_number(v) for v in record.params.values()):
-        raise FormatError(Location(str(path / "params.json")), "values must be integers", '{"trainable": int, ...}')
+    if not isinstance(record.params, dict) or not isinstance(record.params.get("trainable", 0), int):
+        raise FormatError(Location(str(path / "params.json"), element="trainable"), "not an integer count",
+                          '{"trainable": int, "backbone": int, ...}')
     return record
 
 
@@ -229,7 +230,8 @@ def group_runs(runs: Sequence[RunRecord]) -> list[RunGroup]:
 
     The label is the strategy name plus the settings that differ between groups of that strategy
     (e.g. ``s3a (shared_rank=8)``); the task list is appended only where two groups of one
-    label share a task (``[tasks: a+b]``).
+    label share a task (``[tasks: a+b]``), and ``#n`` where they still would. A (task, label)
+    pair therefore names one group.
     """
     by_key: dict[str, list[RunRecord]] = {}
     for run in runs:
@@ -248,6 +250,12 @@ def group_runs(runs: Sequence[RunRecord]) -> list[RunGroup]:
     clashing = [g for g in groups if any(o is not g and o.label == g.label and set(o.tasks) & set(g.tasks) for o in groups)]
     for group in clashing:
         group.label = f"{group.label} [tasks: {'+'.join(group.tasks)}]"
+    seen: dict[str, int] = {}  # settings outside the labelled ones (e.g. task options) can still collide
+    for group in groups:
+        seen[group.label] = seen.get(group.label, 0) + 1
+        if seen[group.label] > 1 and any(o is not group and o.label == group.label and set(o.tasks) & set(group.tasks)
+                                         for o in groups):
+            group.label = f"{group.label} #{seen[group.label]}"
     return sorted(groups, key=lambda g: (g.strategy, len(g.tasks), g.label))
 
 

@@ -40,12 +40,15 @@ def results_section(rows: Sequence[ResultRow], comparisons: Sequence[Comparison]
         ci = with_ci[0].ci
         section.add(Text(f"Bootstrap CI: {ci.confidence:.0%} percentile interval of the seed mean, "
                          f"{ci.n_resamples} resamples of the evaluation documents ({len(with_ci)} of {len(rows)} rows)."))
+        without = [f"{r.task} ({r.label})" for r in rows if not r.ci]
+        if without:
+            section.add(Text(f"No interval (no usable per_document/ statistics) for: {', '.join(without)}."))
     else:
         section.add(Text("No confidence intervals: no run folder has per_document/ statistics."))
     if comparisons:
         section.add(Table(
             ["task", "metric", "best", "compared with", "difference", "p (best is better)"],
-            [[c.task, c.metric, c.best, c.other, f"{c.test.delta:+.4f}", f"{c.test.p_value:.4f}"] for c in comparisons],
+            [[c.task, c.metric, c.best, c.other, f"{c.test.delta:+.4f}", _p_value(c)] for c in comparisons],
             f"Paired bootstrap tests (Berg-Kirkpatrick et al., 2012; {comparisons[0].test.n_resamples} resamples of "
             "the same documents for both sides)",
         ))
@@ -54,6 +57,12 @@ def results_section(rows: Sequence[ResultRow], comparisons: Sequence[Comparison]
     if files:
         section.add(Text(f"Also written as {', '.join(files)}."))
     return section
+
+
+def _p_value(comparison: Comparison) -> str:
+    """``p = 0`` from R resamples only says ``p < 1/R``."""
+    test = comparison.test
+    return f"< {1 / test.n_resamples:.2g}" if test.p_value == 0 else f"{test.p_value:.4f}"
 
 
 def _columns(task: str, rows: Sequence[ResultRow]) -> list[str]:
