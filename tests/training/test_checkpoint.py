@@ -159,3 +159,12 @@ def test_only_plain_data_is_saved_with_torch(tmp_path):
     with pytest.raises(TypeError, match=r"optimizer\['state'\]\[0\]: object"):
         save_checkpoint(tmp_path, 1, optimizer={"state": [object()]})
     assert not list(tmp_path.glob("step-*"))
+
+
+def test_tied_weights_are_saved(tmp_path):
+    weight = torch.randn(4, 4)
+    save_checkpoint(tmp_path, 1, tensors={"heads": {"a": weight, "b": weight, "top": weight[:2]}, "empty": {}})
+    loaded = load_checkpoint(tmp_path)
+    heads = loaded.tensors("heads")
+    assert torch.equal(heads["a"], weight) and torch.equal(heads["b"], weight) and torch.equal(heads["top"], weight[:2])
+    assert loaded.tensors("empty") == {}

@@ -85,3 +85,48 @@ def add_flat_to_grads(params: Sequence[nn.Parameter], vector: Tensor) -> None:
         grads.append(vector[offset : offset + p.numel()].view_as(p))
         offset += p.numel()
     accumulate_grads(params, grads)
+
+
+def world_size() -> int:
+    """Number of processes of the default torch.distributed group (1 when not distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def average_over_processes(
+    per_task: Mapping[str, Tensor], tasks: Sequence[str], other_params: Sequence[nn.Parameter] = ()
+) -> dict[str, Tensor]:
+    """Average flat per-task gradients (and ``other_params``' ``.grad``) over all processes.
+
+    Processes may have seen different tasks this step (mixed batches): rows are exchanged in the
+    fixed order ``tasks`` with zeros for absent tasks, and a task is kept when any process saw it.
+    A parameter that no process gave a gradient keeps ``grad = None`` (as on one process, so that
+    AdamW skips it). Every process must call this with the same ``tasks`` and parameters.
+    """
+    import torch.distributed as dist
+
+    world = world_size()
+    reference = next(iter(per_task.values()), None)
+    device = reference.device if reference is not None else torch.device("cpu")
+    if other_params:
+        device = other_params[0].device
+    # Gradient length and dtype, from any process that saw a task (all shared gradients have them).
+    length = torch.tensor([reference.numel() if reference is not None else -1], device=device)
+    dist.all_reduce(length, op=dist.ReduceOp.MAX)
+    dtype = reference.dtype if reference is not None else torch.float32
+    present = torch.tensor([float(t in per_task) for t in tasks], device=device)
+    rows = torch.stack([per_task[t] if t in per_task else torch.zeros(int(length), device=device, dtype=dtype) for t in tasks])
+    has_grad = torch.tensor([float(p.grad is not None) for p in other_params], device=device)
+    dist.all_reduce(present, op=dist.ReduceOp.MAX)
+    dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)
+    dist.all_reduce(rows)  # (T, n) summed
+    rows /= world
+    for p, has in zip(other_params, has_grad.tolist()):
+        if not has:
+            continue
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world
+    return {t: rows[i] for i, t in enumerate(tasks) if present[i] > 0}

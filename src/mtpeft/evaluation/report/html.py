@@ -9,12 +9,14 @@ import re
 from mtpeft.evaluation.report.document import Image, Report, Section, Table, Text
 
 _CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
        padding: 0 1em; color: #222; line-height: 1.4; }
 h1 { border-bottom: 2px solid #444; }
 h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+td.num { white-space: nowrap; }
+div.wide { overflow-x: auto; }
 th { background: #f0f0f0; }
 tr:nth-child(even) td { background: #fafafa; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
@@ -30,15 +32,21 @@ def _anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
 
 
+def _cell(text: str) -> str:
+    """Numbers, intervals and ``n/a`` do not wrap; labels do."""
+    numeric = bool(re.fullmatch(r"[-+<\[\]\d.,±% ()a-z/]*", text)) and bool(re.search(r"\d|n/a", text))
+    return f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>"
+
+
 def _table(table: Table) -> str:
-    parts = ["<table>"]
+    parts = ['<div class="wide"><table>']
     if table.caption:
         parts.append(f"<caption>{html.escape(table.caption)}</caption>")
     parts.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in table.headers) + "</tr></thead>")
     parts.append("<tbody>")
     for row in table.rows:
-        parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
-    parts.append("</tbody></table>")
+        parts.append("<tr>" + "".join(_cell(str(c)) for c in row) + "</tr>")
+    parts.append("</tbody></table></div>")
     return "\n".join(parts)
 
 

@@ -40,9 +40,11 @@ def results_section(rows: Sequence[ResultRow], comparisons: Sequence[Comparison]
         ci = with_ci[0].ci
         section.add(Text(f"Bootstrap CI: {ci.confidence:.0%} percentile interval of the seed mean, "
                          f"{ci.n_resamples} resamples of the evaluation documents ({len(with_ci)} of {len(rows)} rows)."))
-        without = [f"{r.task} ({r.label})" for r in rows if not r.ci]
-        if without:
-            section.add(Text(f"No interval (no usable per_document/ statistics) for: {', '.join(without)}."))
+        lacking = {t: sum(1 for r in rows if r.task == t and not r.ci) for t in dict.fromkeys(r.task for r in rows)}
+        counts = {t: sum(1 for r in rows if r.task == t) for t in lacking}
+        if any(lacking.values()):
+            listed = ", ".join(f"{t} ({n} of {counts[t]} configurations)" for t, n in lacking.items() if n)
+            section.add(Text(f"No interval where the runs have no usable per_document/ statistics: {listed}."))
     else:
         section.add(Text("No confidence intervals: no run folder has per_document/ statistics."))
     if comparisons:

@@ -11,6 +11,12 @@ Per optimizer step the trainer calls, for each micro-batch, :meth:`LossStrategy.
   :meth:`finish` (so surgery sees the same gradients as one big batch would give). The other
   trainable parameters get the plain sum of the task gradients.
 
+Under ``torch.distributed`` (initialised, more than one process) the per-task gradients are
+averaged over processes before aggregation, so every process applies the same update; a gradient
+strategy also averages the other parameters' ``.grad`` itself, since ``torch.autograd.grad``
+bypasses DDP's hooks (run its forward/backward under DDP's ``no_sync()``). Every process must
+call :meth:`LossStrategy.finish` (and pass the same ``keep_per_task``) at the same steps.
+
 Strategies are ``nn.Module``s: learned weights (uncertainty weighting) are parameters the
 optimizer must include (``strategy.parameters()``) and are saved with ``state_dict()``;
 non-tensor state (private RNG) goes through :meth:`state` / :meth:`load_state` (JSON-able).
@@ -25,7 +31,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from mtpeft.training.gradients import add_flat_to_grads, task_gradients
+from mtpeft.training.gradients import add_flat_to_grads, average_over_processes, task_gradients, world_size
 
 
 @dataclass
@@ -84,9 +90,18 @@ class LossStrategy(nn.Module):
         for task, g in gradients.items():
             self._per_task[task] = self._per_task[task] + g if task in self._per_task else g
 
-    def _take_per_task(self) -> dict[str, Tensor] | None:
+    def _take_per_task(self, other_params: Sequence[nn.Parameter] = ()) -> dict[str, Tensor] | None:
+        """The step's per-task gradients in the order of ``self.tasks``, averaged over processes
+        when torch.distributed runs (``other_params``' ``.grad`` too); the buffer is emptied."""
         kept, self._per_task = self._per_task, {}
-        return kept or None
+        if not kept:  # nothing kept this step (on every process: keep_per_task is the same on all)
+            return None
+        unknown = [t for t in kept if t not in self.tasks]
+        if unknown:
+            raise KeyError(f"losses of tasks {unknown} that this strategy was not built for ({self.tasks})")
+        if world_size() > 1:
+            return average_over_processes(kept, self.tasks, other_params)
+        return {t: kept[t] for t in self.tasks if t in kept}
 
     def state(self) -> dict[str, Any]:
         """JSON-able non-tensor state (e.g. a private RNG); tensors go through ``state_dict()``."""
@@ -112,6 +127,7 @@ class CombiningStrategy(LossStrategy):
         (scale * total).backward()
 
     def finish(self, shared_params) -> StepGradients:
+        # Under DDP the ordinary backward already averaged .grad; only kept per-task gradients are reduced.
         return StepGradients(weights=dict(self._weights), per_task_gradients=self._take_per_task())
 
 
@@ -128,10 +144,11 @@ class GradientStrategy(LossStrategy):
         raise NotImplementedError
 
     def backward(self, losses, shared_params, other_params, *, scale=1.0, keep_per_task=False) -> None:
+        self._others = list(other_params)
         self._keep(task_gradients(losses, shared_params, other_params, scale=scale))
 
     def finish(self, shared_params) -> StepGradients:
-        per_task = self._take_per_task()
+        per_task = self._take_per_task(getattr(self, "_others", ()))
         if per_task is None:
             raise RuntimeError("finish() called without any backward() in this step")
         tasks = list(per_task)
