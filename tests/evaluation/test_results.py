@@ -127,3 +127,22 @@ def test_bad_run_folders_name_the_file(tmp_path):
     (run / "config.yaml").write_text("seed: 0\ntasks: [{id: a}]\n")
     with pytest.raises(FormatError, match=r"config\.yaml \(strategy\.name\): missing strategy name"):
         find_runs([run])
+
+
+def test_sweep_folders_are_searched_but_not_inside_a_run(tmp_path):
+    make_run(tmp_path / "sweep" / "s3a", "seed0", tasks=["a"], metrics={"a": {"f1": 0.5}})
+    inner = tmp_path / "sweep" / "s3a" / "seed0" / "eval" / "step-3"
+    inner.mkdir(parents=True)
+    (inner / "config.yaml").write_text("not: a run\n")  # e.g. a copy inside a run folder: not a run of its own
+    runs, skipped = find_runs([tmp_path / "sweep", tmp_path / "sweep" / "s3a" / "seed0"])
+    assert [r.path.name for r in runs] == ["seed0"] and skipped == []
+
+
+def test_repeated_seed_is_noted_and_missing_headline_is_an_error(tmp_path):
+    make_run(tmp_path / "one", "copy1", tasks=["a"], metrics={"a": {"f1": 0.5}})
+    make_run(tmp_path / "one", "copy2", tasks=["a"], metrics={"a": {"f1": 0.5}})
+    _, notes = results_table(group_runs(find_runs([tmp_path / "one"])[0]), bootstrap=None)
+    assert notes == ["s3a: the same seed appears in several folders [0, 0]; each counts"]
+    make_run(tmp_path / "two", "r", tasks=["semeval2017t3"], metrics={"semeval2017t3": {"f1": 0.5}})
+    with pytest.raises(FormatError, match=r"final_metrics\.json \(tasks\.semeval2017t3\): no headline metric 'map'"):
+        results_table(group_runs(find_runs([tmp_path / "two"])[0]), bootstrap=None)

@@ -16,7 +16,7 @@ def evaluate(
     checkpoint: str = typer.Option("best", help="best or last, when RUN is a run folder"),
 ) -> None:
     """Official metrics, calibration and per-document statistics of a trained model."""
-    from mtpeft.evaluation.evaluate import headline_metric
+    from mtpeft.evaluation.score import headline_metric
     from mtpeft.evaluation.run_eval import evaluate_run
 
     if split not in ("dev", "test"):

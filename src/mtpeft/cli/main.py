@@ -16,8 +16,22 @@ app = typer.Typer(
 )
 
 
+def _quiet_known_warnings() -> None:
+    # bitsandbytes warns at import on CPUs with AVX512-BF16 that it could not fetch an optimised
+    # 4-bit kernel from the Hugging Face Hub (package `kernels`). mtpeft never downloads at run
+    # time, so its own fallback path is the intended one; the warning only alarms users.
+    import logging
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # Raised inside PEFT (peft 0.21 calls a transformers property deprecated in transformers 5).
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def main() -> None:
     """Console entry point: the user's mistakes (MtpeftError) print one line and exit 2."""
+    _quiet_known_warnings()
     try:
         app()
     except MtpeftError as error:

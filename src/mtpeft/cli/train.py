@@ -21,7 +21,7 @@ def train(
 
     cfg = load_config(config, overrides or [])
     results = run_training(cfg, resume=resume, argv=sys.argv)
-    from mtpeft.evaluation.evaluate import headline_metric
+    from mtpeft.evaluation.score import headline_metric
 
     import json
     from pathlib import Path

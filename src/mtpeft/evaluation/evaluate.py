@@ -14,29 +14,11 @@ from pathlib import Path
 import torch
 
 from mtpeft.evaluation.calibration_pairs import calibration_pairs
-from mtpeft.evaluation.score import score
+from mtpeft.evaluation.score import HEADLINE_METRIC, headline_metric, score  # noqa: F401  (re-exported)
 from mtpeft.model.multitask import MultiTaskModel
 from mtpeft.tasks.base import Task
 from mtpeft.tasks.document import Document
 from mtpeft.tasks.features import Features, WindowPrediction
-
-HEADLINE_METRIC: dict[str, str] = {
-    "semeval2014t7": "strict_f1",
-    "semeval2015t14": "strict_f1",
-    "semeval2016t12": "contains_f1",
-    "semeval2017t3": "map",
-    "semeval2021t6_level1": "f1",
-    "semeval2021t6_level2": "f1",
-}
-"""The one metric per task used for model selection, early stopping and summary tables."""
-
-
-def headline_metric(task_id: str, metrics: dict[str, float]) -> str:
-    """The headline metric name of a task (generic tasks: ``f1`` if present, else the first key)."""
-    if task_id in HEADLINE_METRIC:
-        return HEADLINE_METRIC[task_id]
-    return "f1" if "f1" in metrics else next(iter(sorted(metrics)))
-
 
 def _write_2017_predictions(documents: Sequence[Document], path: Path) -> Path:
     from mtpeft.tasks.formats import semeval2017t3

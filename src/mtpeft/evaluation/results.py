@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mtpeft.errors import MtpeftError
+from mtpeft.errors import FormatError, Location
 from mtpeft.evaluation.report.run_folder import RunGroup, finite
 from mtpeft.evaluation.uncertainty import (
     ConfidenceInterval,
@@ -35,7 +35,7 @@ from mtpeft.evaluation.uncertainty import (
 
 def headline_metric_name(task: str, metrics: dict[str, float]) -> str:
     """The task's headline metric (imported lazily: the module that defines it loads the model code)."""
-    from mtpeft.evaluation.evaluate import headline_metric
+    from mtpeft.evaluation.score import headline_metric
 
     return headline_metric(task, metrics)
 
@@ -113,6 +113,8 @@ def results_table(groups: Sequence[RunGroup], bootstrap: BootstrapOptions | None
         splits = sorted({r.split for r in group.runs})
         if len(splits) > 1:
             notes.append(f"{group.label}: seeds were evaluated on different splits {splits}")
+        if len(set(group.seeds)) < len(group.seeds):
+            notes.append(f"{group.label}: the same seed appears in several folders {group.seeds}; each counts")
         tasks = list(dict.fromkeys(t for r in group.runs for t in r.metrics))
         for task in tasks:
             runs = [r for r in group.runs if task in r.metrics]
@@ -122,7 +124,8 @@ def results_table(groups: Sequence[RunGroup], bootstrap: BootstrapOptions | None
             summary = {n: mean_std([r.metrics[task][n] for r in runs]) for n in names}
             headline = headline_metric_name(task, runs[0].metrics[task])
             if headline not in summary:
-                raise MtpeftError(f"{runs[0].path / 'final_metrics.json'}: task {task} has no headline metric {headline!r}")
+                raise FormatError(Location(str(runs[0].path / "final_metrics.json"), element=f"tasks.{task}"),
+                                  f"no headline metric {headline!r} in every seed", "the task's official metrics")
             mean, std = summary[headline]
             before = [r.before_training.get(task, {}) for r in runs]
             before_names = [n for n in before[0] if all(n in b for b in before)] if all(before) else []

@@ -38,6 +38,24 @@ HEADLINE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+HEADLINE_METRIC: dict[str, str] = {
+    "semeval2014t7": "strict_f1",
+    "semeval2015t14": "strict_f1",
+    "semeval2016t12": "contains_f1",
+    "semeval2017t3": "map",
+    "semeval2021t6_level1": "f1",
+    "semeval2021t6_level2": "f1",
+}
+"""The one metric per task used for model selection, early stopping and summary tables."""
+
+
+def headline_metric(task_id: str, metrics: dict[str, float]) -> str:
+    """The headline metric name of a task (generic tasks: ``f1`` if present, else the first key)."""
+    if task_id in HEADLINE_METRIC:
+        return HEADLINE_METRIC[task_id]
+    return "f1" if "f1" in metrics else next(iter(sorted(metrics)))
+
+
 def score(task_id: str, gold: str | Path, pred: str | Path) -> dict[str, float]:
     """Official scores of the predictions at ``pred`` against the gold at ``gold`` for ``task_id``.
 

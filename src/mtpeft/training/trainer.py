@@ -144,7 +144,8 @@ class Trainer:
         shared = model.shared_parameters()
         shared_ids = {id(p) for p in shared}
         others = [p for p in model.trainable_parameters() if id(p) not in shared_ids]
-        measure = self.monitor.due(self.state.step + 1)
+        # Conflicts exist only between tasks that share parameters (none in S1).
+        measure = bool(shared) and self.monitor.due(self.state.step + 1)
         started = time.perf_counter()
         tokens, task_losses = 0, {}
         for _ in range(tc.grad_accum):
@@ -174,6 +175,7 @@ class Trainer:
             "weights": gradients.weights,
             "tokens": tokens,
             "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
+            "peak_memory_mb": peak_memory_mb(self.device),
             "skipped_nonfinite": self.guard.skipped,
             "stage": self.built.plan.stages[stage_index].name,
         }
@@ -284,6 +286,15 @@ class Trainer:
         # Logs written after the checkpoint by the interrupted run are replaced by the resumed run's.
         for log in self.run.logs():
             log.truncate_after(self.state.step)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: the accelerator's allocator peak on CUDA, else the process's max RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def load_named(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:

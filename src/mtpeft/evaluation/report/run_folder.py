@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,18 @@ def load_run(path: str | Path) -> RunRecord:
     return record
 
 
+def _run_folders(root: Path) -> list[Path]:
+    """Folders holding a ``config.yaml`` at or below ``root``, not looking inside a run folder."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        if "config.yaml" in files:
+            found.append(Path(folder))
+            subfolders.clear()
+        else:
+            subfolders.sort()
+    return sorted(found)
+
+
 def find_runs(paths: Iterable[str | Path]) -> tuple[list[RunRecord], list[Skipped]]:
     """Runs in ``paths``: each a run folder or a folder holding run folders at any depth (a sweep).
 
@@ -178,14 +191,15 @@ def find_runs(paths: Iterable[str | Path]) -> tuple[list[RunRecord], list[Skippe
     for given in map(Path, paths):
         if not given.is_dir():
             raise FormatError(Location(str(given)), "not a folder", "a run folder or a folder of run folders")
-        found = [given] if (given / "config.yaml").is_file() else sorted(
-            p.parent for p in given.rglob("config.yaml") if "checkpoints" not in p.relative_to(given).parts
-        )
+        found = _run_folders(given)
         if not found:
             raise FormatError(Location(str(given)), "no config.yaml in it or below it", "a run folder (docs/run-folder.md)")
         folders.extend(found)
     runs = []
-    for folder in dict.fromkeys(folders):
+    unique: dict[Path, Path] = {}
+    for folder in folders:  # each run once, however it was named
+        unique.setdefault(folder.resolve(), folder)
+    for folder in sorted(unique.values()):
         if not (folder / "final_metrics.json").is_file():
             skipped.append(Skipped(str(folder), "no final_metrics.json (unfinished or not yet evaluated)"))
             continue

@@ -1,0 +1,154 @@
+"""Timing and memory measurement for the step benchmark: interleaved rounds, medians, peak memory.
+
+Timing: every variant is warmed up, then the variants run in rounds, one step each per round, in
+serpentine order (forward in even rounds, reversed in odd ones) so that a slow drift of the
+machine's load hits every variant alike. Ratios are taken within a round (paired) as well as
+between medians.
+
+Peak memory of one step, on CPU, without tracemalloc (which does not see torch's allocator):
+free memory is first handed back to the OS (``malloc_trim``), the kernel's high-water mark of
+the resident set is reset (``/proc/self/clear_refs`` with ``5``, Linux >= 4.0), one step runs, and
+the peak is ``VmHWM`` minus the resident set before the step. On CUDA,
+``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` gives the same delta.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class Variant:
+    """One measured operation: ``step()`` runs it once and returns the number of tokens processed.
+
+    ``phases`` may be filled by ``step`` with named sub-timings of its last call (seconds).
+    """
+
+    name: str
+    step: Callable[[], int]
+    description: str
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Timings:
+    """Per-round seconds of every variant (same round index = measured back to back)."""
+
+    seconds: dict[str, list[float]]
+    tokens: dict[str, int]
+    phases: dict[str, dict[str, list[float]]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.seconds[name])
+
+    def tokens_per_s(self, name: str) -> float:
+        return self.tokens[name] / self.median(name)
+
+    def paired_ratios(self, numerator: str, denominator: str, factor: float = 1.0) -> list[float]:
+        """``t_num / (factor * t_den)`` round by round."""
+        return [a / (factor * b) for a, b in zip(self.seconds[numerator], self.seconds[denominator], strict=True)]
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_rounds(
+    variants: Sequence[Variant],
+    repeats: int,
+    device: torch.device,
+    progress: Callable[[str], None] = print,
+) -> Timings:
+    """Time ``repeats`` interleaved rounds of one step per variant (call after :func:`warm_up`)."""
+    seconds: dict[str, list[float]] = {v.name: [] for v in variants}
+    phases: dict[str, dict[str, list[float]]] = {v.name: {} for v in variants}
+    tokens: dict[str, int] = {}
+    for round_index in range(repeats):
+        order = list(variants) if round_index % 2 == 0 else list(reversed(variants))
+        started = time.perf_counter()
+        for variant in order:
+            gc.collect()  # outside the timed region: no collector pause lands in a step
+            _synchronize(device)
+            t0 = time.perf_counter()
+            tokens[variant.name] = variant.step()
+            _synchronize(device)
+            seconds[variant.name].append(time.perf_counter() - t0)
+            for phase, value in variant.phases.items():
+                phases[variant.name].setdefault(phase, []).append(value)
+        progress(f"round {round_index + 1}/{repeats}: {time.perf_counter() - started:.0f} s")
+    return Timings(seconds=seconds, tokens=tokens, phases=phases)
+
+
+def warm_up(variants: Sequence[Variant], device: torch.device, progress: Callable[[str], None] = print) -> None:
+    """One untimed step per variant: first calls pay one-time costs (kernels, lazy state, optimizer state)."""
+    for variant in variants:
+        t0 = time.perf_counter()
+        variant.step()
+        _synchronize(device)
+        progress(f"warm-up {variant.name}: {time.perf_counter() - t0:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------- memory
+
+
+def _proc_status_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field_name}")
+
+
+def _release_free_memory() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the delta may then under-count reused memory
+        pass
+
+
+def cpu_peak_supported() -> bool:
+    """Whether the kernel lets this process reset its resident-set high-water mark."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        _proc_status_kib("VmHWM")
+        return True
+    except OSError:
+        return False
+
+
+def step_peak_bytes(variant: Variant, device: torch.device) -> int:
+    """Peak memory one ``variant.step()`` adds above what was resident (CPU) or allocated (CUDA) before."""
+    _release_free_memory()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        variant.step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current resident set
+    before = _proc_status_kib("VmRSS")
+    variant.step()
+    return (_proc_status_kib("VmHWM") - before) * 1024
+
+
+# ----------------------------------------------------------------------------------- statistics
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, quartiles (inclusive method; with 3 values: midpoints to the extremes), min and max."""
+    values = sorted(values)
+    if len(values) == 1:
+        q1 = q3 = values[0]
+    else:
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": statistics.median(values), "q1": q1, "q3": q3, "min": values[0], "max": values[-1]}

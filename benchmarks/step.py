@@ -1,0 +1,215 @@
+"""Training-step and prediction throughput of mtpeft against the frozen backbone and plain PEFT.
+
+    python benchmarks/step.py --model embedded [--json OUT] [--repeats N]
+
+Measures in one process, interleaved (see ``measure.py``): the floor (frozen backbone forward +
+backward to its inputs), a hand-written PEFT LoRA loop of the same active rank as S3a, S2, S3a
+(``layer`` and ``output`` placement), S3b, S5 (4-bit), a mixed six-task batch against a loop over
+per-task sub-batches, PCGrad against the plain summed loss, and prediction against the bare
+backbone forward. Prints absolute figures, ratios and the issue's targets; writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import measure  # noqa: E402
+import variants as v  # noqa: E402
+from targets import evaluate_targets  # noqa: E402
+
+from mtpeft.config import StrategyConfig  # noqa: E402
+from mtpeft.heads.token import TokenHead  # noqa: E402
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="embedded", choices=v.model_choices())
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the warm-up (default 3)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda")
+    parser.add_argument("--dtype", default="auto", choices=["auto", *_DTYPES], help="auto: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument("--layers", type=int, default=None, help="keep only the first N layers (smoke tests)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    parser.add_argument("--only", nargs="+", default=None, help="measure only these variants (names as in the table)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.batch < 1 or args.seq < 2:
+        parser.error("--repeats and --batch must be >= 1, --seq >= 2")
+    return args
+
+
+def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple[list[measure.Variant], dict]:
+    """Every variant, and the static facts measured while building (weight bytes, parameter counts)."""
+    cfg = StrategyConfig()  # defaults: shared 16, private 8, gated fusion, dropout 0.05, 7 projections
+    levels = v.task_levels()
+    tasks = list(levels)
+    single = v.first_level1_task(levels)
+    facts: dict = {"tasks": tasks, "single_task": single, "strategy_defaults": cfg.model_dump()}
+
+    t0 = time.perf_counter()
+    base = v.load_base(args.model, device, dtype, args.layers)
+    hidden, vocab = int(base.config.hidden_size), int(base.config.vocab_size)
+    log(f"backbone {args.model}: {sum(p.numel() for p in base.parameters()):,} parameters, {time.perf_counter() - t0:.1f} s")
+    one = v.make_inputs([single], args.batch, args.seq, vocab, device)
+    mixed = v.make_inputs(tasks, args.batch, args.seq, vocab, device)
+
+    def head() -> TokenHead:
+        return TokenHead(hidden, v.HEAD_LABELS).to(device)
+
+    out: list[measure.Variant] = []
+
+    def add(name: str, description: str, make) -> None:
+        if args.only is None or name in args.only:
+            phases: dict[str, float] = {}
+            out.append(measure.Variant(name, make(phases), description, phases))
+
+    def single_task(name, description, strategy_cfg, source=None):
+        def make(phases):
+            model = v.build_multitask(source if source is not None else v.sharing_copy(base), strategy_cfg, levels, device)
+            facts.setdefault("trainable_parameters", {})[name] = sum(p.numel() for p in model.trainable_parameters())
+            batch = model.collate({single: one.features})
+            return v.mtpeft_step(model, [batch], v.strategy_for("equal", tasks), phases)
+
+        add(name, description, make)
+
+    add("floor", "frozen backbone fwd+bwd to inputs_embeds, no adapters", lambda _: v.floor_step(base, head(), one))
+    peer_rank = cfg.shared_rank + cfg.private_rank
+    facts["peer_rank"] = peer_rank
+    add("peer", f"plain PEFT LoRA loop, one adapter r={peer_rank}", lambda _: v.peft_peer_step(v.sharing_copy(base), head(), one, peer_rank, cfg))
+    single_task("s2", "S2 shared LoRA, single-task batch", cfg.model_copy(update={"name": "s2"}))
+    s3a = v.build_multitask(v.sharing_copy(base), cfg, levels, device)  # layer placement; reused below
+    facts.setdefault("trainable_parameters", {})["s3a_layer"] = sum(p.numel() for p in s3a.trainable_parameters())
+    add("s3a_layer", "S3a layer placement, single-task batch",
+        lambda ph: v.mtpeft_step(s3a, [s3a.collate({single: one.features})], v.strategy_for("equal", tasks), ph))
+    single_task("s3a_output", "S3a output placement, single-task batch", cfg.model_copy(update={"placement": "output"}))
+
+    def s3b(phases):
+        model = v.build_multitask(v.sharing_copy(base), cfg.model_copy(update={"name": "s3b"}), levels, device)
+        return v.mtpeft_step(model, [model.collate(v.by_task(mixed.features))], v.strategy_for("equal", tasks), phases)
+
+    add("s3b", "S3b hierarchical, mixed six-task batch (level-1 pass for level-2 rows)", s3b)
+    if args.only is None or "s5" in args.only:
+        base4 = v.load_base_4bit(args.model, base, device, dtype, args.layers)
+        facts["s5_frozen_weight_bytes"] = v.frozen_weight_bytes(base4)
+        facts["float32_frozen_weight_bytes"] = v.float32_weight_bytes(base)
+        single_task("s5", "S5 = S3a layer on the 4-bit NF4 backbone, single-task batch", cfg.model_copy(update={"name": "s5"}), base4)
+    mixed_batch = s3a.collate(v.by_task(mixed.features))
+    add("mixed", "S3a layer, mixed six-task batch, one forward (summed loss)",
+        lambda ph: v.mtpeft_step(s3a, [mixed_batch], v.strategy_for("equal", tasks), ph))
+    loop_batches = [s3a.collate({t: f}) for t, f in v.by_task(mixed.features).items()]
+    add("loop", "S3a layer, same examples as per-task sub-batches, one fwd+bwd each",
+        lambda ph: v.mtpeft_step(s3a, loop_batches, v.strategy_for("equal", tasks), ph))
+    record = v.StepRecord({})
+    add("pcgrad", "S3a layer, mixed batch, PCGrad on the shared adapter (one backward per task)",
+        lambda ph: v.mtpeft_step(s3a, [mixed_batch], v.strategy_for("pcgrad", tasks), ph, record))
+    facts["pcgrad_record"] = record
+    facts["shared_parameters"] = s3a.shared_parameters()
+    add("predict", "mtpeft prediction (S3a layer): collate, routed forward, head, decode", lambda _: v.predict_step(s3a, one))
+    add("bare", "frozen backbone forward, no grad, same tokens", lambda _: v.bare_forward_step(base, one))
+    return out, facts
+
+
+def print_table(timings: measure.Timings, peaks: dict[str, int], rows: list[measure.Variant]) -> None:
+    floor, peer = timings.seconds.get("floor"), timings.seconds.get("peer")
+    print(f"\n{'variant':<11} {'tokens/s':>9} {'step s':>8} {'q1-q3 s':>13} {'min-max s':>13} {'x floor':>8} {'x peer':>7} {'peak MB':>8}")
+    for variant in rows:
+        s = measure.spread(timings.seconds[variant.name])
+        x_floor = f"{s['median'] / measure.spread(floor)['median']:.2f}" if floor else "-"
+        x_peer = f"{s['median'] / measure.spread(peer)['median']:.2f}" if peer else "-"
+        peak = f"{peaks[variant.name] / 2**20:.0f}" if variant.name in peaks else "-"
+        print(
+            f"{variant.name:<11} {timings.tokens_per_s(variant.name):>9.0f} {s['median']:>8.3f} "
+            f"{s['q1']:>6.2f}-{s['q3']:<6.2f} {s['min']:>6.2f}-{s['max']:<6.2f} {x_floor:>8} {x_peer:>7} {peak:>8}"
+        )
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "loadavg": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    dtype = _DTYPES[args.dtype] if args.dtype != "auto" else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    started = time.perf_counter()
+    log = lambda message: print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)  # noqa: E731
+    command = "python benchmarks/step.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    load_before = os.getloadavg()
+    variants, facts = build_variants(args, device, dtype, log)
+    measure.warm_up(variants, device, log)
+    peaks: dict[str, int] = {}
+    if not args.no_memory and (device.type == "cuda" or measure.cpu_peak_supported()):
+        for variant in variants:
+            peaks[variant.name] = measure.step_peak_bytes(variant, device)
+        log("peak-memory pass done")
+    timings = measure.run_rounds(variants, args.repeats, device, log)
+    print_table(timings, peaks, variants)
+    record, shared = facts.pop("pcgrad_record"), facts.pop("shared_parameters")
+    if record.per_task_bytes:
+        facts["pcgrad_gradient_memory"] = v.gradient_memory(record, shared)
+    targets = evaluate_targets(timings, facts, num_tasks=len(facts["tasks"]))
+    print("\ntargets (ratios of medians; paired per-round range in brackets):")
+    for t in targets:
+        status = "n/a " if t["holds"] is None else ("HOLDS" if t["holds"] else "MISSED")
+        value = "-" if t["value"] is None else f"{t['value']:.3f}"
+        paired = "" if not t.get("paired") else f" [{min(t['paired']):.3f}-{max(t['paired']):.3f}]"
+        print(f"  {status:<6} {t['name']:<58} {value:>7} {t['op']} {t['limit']}{paired}")
+    elapsed = time.perf_counter() - started
+    log(f"done; load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    if args.json:
+        result = {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": command,
+            "model": args.model,
+            "device": str(device),
+            "dtype": str(dtype).removeprefix("torch."),
+            "batch": args.batch,
+            "seq": args.seq,
+            "repeats": args.repeats,
+            "machine": {**machine(), "loadavg_before": load_before},
+            "elapsed_s": elapsed,
+            "variants": {
+                x.name: {
+                    "description": x.description,
+                    "tokens": timings.tokens[x.name],
+                    "seconds": timings.seconds[x.name],
+                    "spread_s": measure.spread(timings.seconds[x.name]),
+                    "tokens_per_s": timings.tokens_per_s(x.name),
+                    "phases_s": timings.phases[x.name],
+                    "peak_bytes": peaks.get(x.name),
+                }
+                for x in variants
+            },
+            "facts": facts,
+            "targets": targets,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
