@@ -21,7 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+# OpenMP threads that spin at barriers while another process holds a core make CPU steps several
+# times slower and noisier on a shared machine; waiting passively costs nothing when cores are free.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda")
     parser.add_argument("--dtype", default="auto", choices=["auto", *_DTYPES], help="auto: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (default 1: stable on a shared machine; 0 = torch's default)")
     parser.add_argument("--layers", type=int, default=None, help="keep only the first N layers (smoke tests)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     parser.add_argument("--only", nargs="+", default=None, help="measure only these variants (names as in the table)")
@@ -144,6 +150,7 @@ def machine() -> dict:
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "torch": torch.__version__,
         "loadavg": os.getloadavg(),
     }
@@ -153,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     dtype = _DTYPES[args.dtype] if args.dtype != "auto" else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    if device.type == "cpu" and args.threads > 0:
+        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     log = lambda message: print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)  # noqa: E731
     command = "python benchmarks/step.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

@@ -15,7 +15,7 @@ from mtpeft.samples import sample_path
 from mtpeft.training.run import train
 from tests.training.test_fit import make_config
 
-TASKS = ("semeval2014t7", "semeval2017t3", "semeval2021t6_level1", "semeval2021t6_level2")
+TASKS = ("semeval2014t7", "semeval2015t14", "semeval2017t3", "semeval2021t6_level1", "semeval2021t6_level2")
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,17 @@ def prediction_writer(task: Task) -> Callable[[Sequence[Document], Path], Path]:
     return write_folder
 
 
+def _per_document(task_id, gold_path, pred_path, documents, decoded, collapsed):
+    """Per-document stats from the very documents the score came from (the files, read the scorer's way)."""
+    from mtpeft.evaluation.per_document import per_document_stats
+    from mtpeft.evaluation.score import LOADERS
+
+    if collapsed or task_id not in LOADERS:
+        return per_document_stats(task_id, documents, decoded, collapsed)
+    gold_docs, pred_docs = LOADERS[task_id](Path(gold_path), Path(pred_path))
+    return per_document_stats(task_id, gold_docs, pred_docs)
+
+
 def _collapsed_span_scores(gold: Sequence[Document], pred: Sequence[Document], label: str) -> dict[str, float]:
     from dataclasses import replace
 
@@ -150,8 +161,6 @@ def evaluate_task(
     else:
         metrics = score(task.id, gold_for_scoring, pred_path)
     confidences, correct = calibration_pairs(task.head_kind, predictions, features)
-    from mtpeft.evaluation.per_document import per_document_stats
-
     return TaskEvaluation(
         task=task.id,
         metrics=metrics,
@@ -159,5 +168,5 @@ def evaluate_task(
         confidences=confidences,
         correct=correct,
         skipped=len(read.skipped),
-        per_document=per_document_stats(task.id, documents, decoded, collapsed),
+        per_document=_per_document(task.id, gold_for_scoring, pred_path, documents, decoded, collapsed),
     )

@@ -55,23 +55,30 @@ def evaluate_run(
             limit=None if tc.id in data else tc.limit,  # the run's own splits: the same documents as in training
         )
         results[tc.id] = evaluation
-        if evaluation.confidences:
-            ece[tc.id] = expected_calibration_error(evaluation.confidences, evaluation.correct, bins)
-            calibration = run_dir / "calibration" / split / f"{tc.id}.json"
-            calibration.parent.mkdir(parents=True, exist_ok=True)
-            calibration.write_text(json.dumps({"confidences": evaluation.confidences, "correct": evaluation.correct,
-                                               "ece": ece[tc.id], "bins": bins}))
-        if evaluation.per_document is not None:
-            stats = JsonlWriter(run_dir / "per_document" / split / f"{tc.id}.jsonl")
-            stats.path.parent.mkdir(parents=True, exist_ok=True)
-            stats.path.write_text("")
-            for row in evaluation.per_document:
-                stats.append(row)
+        ece_value = write_task_outputs(run_dir, split, evaluation, bins)
+        if ece_value is not None:
+            ece[tc.id] = ece_value
         JsonlWriter(run_dir / "metrics.jsonl").append({"step": step, "split": split, "task": tc.id, "metrics": evaluation.metrics})
     summary = {"split": split, "step": step, "tasks": {t: e.metrics for t, e in results.items()}, "ece": ece}
     (run_dir / "evaluation").mkdir(exist_ok=True)
     (run_dir / "evaluation" / f"{split}.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return RunEvaluation(run_dir, split, step, results, ece)
+
+
+def write_task_outputs(run_dir: Path, split: str, evaluation: TaskEvaluation, bins: int) -> float | None:
+    """Write ``calibration/<split>/<task>.json`` and ``per_document/<split>/<task>.jsonl``; return the ECE."""
+    ece = None
+    if evaluation.confidences:
+        ece = expected_calibration_error(evaluation.confidences, evaluation.correct, bins)
+        calibration = run_dir / "calibration" / split / f"{evaluation.task}.json"
+        calibration.parent.mkdir(parents=True, exist_ok=True)
+        calibration.write_text(json.dumps({"confidences": evaluation.confidences, "correct": evaluation.correct,
+                                           "ece": ece, "bins": bins}))
+    if evaluation.per_document is not None:
+        path = run_dir / "per_document" / split / f"{evaluation.task}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in evaluation.per_document))
+    return ece
 
 
 def _run_dir(path: str | Path) -> Path:

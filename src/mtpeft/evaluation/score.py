@@ -115,15 +115,33 @@ def _parse_2015_task1(line: str, text_length: int | None, loc: Location) -> tupl
     return fields[0], Mention(id=f"L{loc.line}", spans=spans, label="Disease_Disorder", attributes={"CUI": fields[2]})
 
 
+Loaded = tuple[list[Document], list[Document]]
+LOADERS: dict[str, Callable[[Path, Path], Loaded]] = {}
+"""Task id -> how its scorer reads (gold, predictions) into documents; absent for 2016 T12,
+which anafora reads itself. Per-document statistics use the same documents the scorer scores."""
+
+
+def _load_2014(gold: Path, pred: Path) -> Loaded:
+    parse = _format("semeval2014t7").parse_line
+    return _read_pipe_folder(gold, parse), _read_pipe_folder(pred, parse)
+
+
+def _load_2015(gold: Path, pred: Path) -> Loaded:
+    return _read_pipe_folder(gold, _parse_2015_task1), _read_pipe_folder(pred, _parse_2015_task1)
+
+
+LOADERS["semeval2014t7"] = _load_2014
+LOADERS["semeval2015t14"] = _load_2015
+
+
 @SCORERS.register("semeval2014t7")
 def _score_2014(gold: Path, pred: Path) -> dict[str, float]:
-    parse = _format("semeval2014t7").parse_line
-    return semeval2014_scores(_read_pipe_folder(gold, parse), _read_pipe_folder(pred, parse))
+    return semeval2014_scores(*_load_2014(gold, pred))
 
 
 @SCORERS.register("semeval2015t14")
 def _score_2015(gold: Path, pred: Path) -> dict[str, float]:
-    return semeval2015_scores(_read_pipe_folder(gold, _parse_2015_task1), _read_pipe_folder(pred, _parse_2015_task1))
+    return semeval2015_scores(*_load_2015(gold, pred))
 
 
 @SCORERS.register("semeval2016t12")
@@ -135,19 +153,34 @@ def _questions(candidates_by_qid: dict, source: Path) -> list[Document]:
     return [Document(id=qid, text=None, candidates=list(cands), source=str(source)) for qid, cands in candidates_by_qid.items()]
 
 
-@SCORERS.register("semeval2017t3")
-def _score_2017(gold: Path, pred: Path) -> dict[str, float]:
+def _load_2017(gold: Path, pred: Path) -> Loaded:
     fmt = _format("semeval2017t3")
     if gold.is_dir() or gold.suffix.lower() == ".xml":
         gold_docs = fmt.read(gold).documents
     else:  # a .relevancy file: the ev.py columns, gold label true/false
         gold_docs = _questions(fmt.read_relevancy_gold(gold), gold)
-    return ranking_scores(gold_docs, _questions(fmt.read_predictions(pred), pred))
+    return gold_docs, _questions(fmt.read_predictions(pred), pred)
+
+
+LOADERS["semeval2017t3"] = _load_2017
+
+
+@SCORERS.register("semeval2017t3")
+def _score_2017(gold: Path, pred: Path) -> dict[str, float]:
+    return ranking_scores(*_load_2017(gold, pred))
+
+
+def _load_2021(gold: Path, pred: Path) -> Loaded:
+    fmt = _format("semeval2021t6")
+    return fmt.read(gold).documents, fmt.read(pred).documents
 
 
 def _score_2021(gold: Path, pred: Path) -> dict[str, float]:
-    fmt = _format("semeval2021t6")
-    return persuasion_span_scores(fmt.read(gold).documents, fmt.read(pred).documents, techniques=fmt.TECHNIQUES)
+    return persuasion_span_scores(*_load_2021(gold, pred), techniques=_format("semeval2021t6").TECHNIQUES)
+
+
+LOADERS["semeval2021t6_level1"] = _load_2021
+LOADERS["semeval2021t6_level2"] = _load_2021
 
 
 SCORERS.register("semeval2021t6_level1")(_score_2021)

@@ -189,8 +189,11 @@ class Trainer:
         return None
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, split: str = "dev") -> dict[str, dict[str, float]]:
-        """Official metrics of every task that has a ``split`` path; predictions under the run folder."""
+    def evaluate(self, split: str = "dev", final: bool = False) -> dict[str, dict[str, float]]:
+        """Official metrics of every task that has a ``split`` path; predictions under the run folder.
+
+        The final evaluation also writes calibration data and per-document statistics (for the report).
+        """
         results = {}
         for tc in self.config.tasks:
             path = getattr(tc, split)
@@ -202,6 +205,10 @@ class Trainer:
                 batch_size=self.config.evaluation.batch_size, lenient=tc.lenient, limit=tc.limit,
             )
             results[tc.id] = evaluation.metrics
+            if final:
+                from mtpeft.evaluation.run_eval import write_task_outputs
+
+                write_task_outputs(self.run.path, split, evaluation, self.config.evaluation.ece_bins)
             self.run.metrics.append({"step": self.state.step, "split": split, "task": tc.id, "metrics": evaluation.metrics})
         return results
 
@@ -218,7 +225,7 @@ class Trainer:
         return results[task][name]
 
     def _evaluate_and_select(self, tracker: Tracker, final: bool = False) -> dict:
-        results = self.evaluate("dev")
+        results = self.evaluate("dev", final=final)
         for task, metrics in results.items():
             tracker.log(self.state.step, {headline_metric(task, metrics): metrics[headline_metric(task, metrics)]}, prefix=f"dev/{task}/")
         score = self.selection_score(results)
