@@ -7,15 +7,9 @@ import pytest
 from mtpeft.backbone import Backbone, tiny_llama
 from mtpeft.config import config_from_dict
 from mtpeft.samples import sample_path
+from mtpeft.tasks.ids import STUDY_TASKS
 
-ALL_TASKS = (
-    "semeval2014t7",
-    "semeval2015t14",
-    "semeval2016t12",
-    "semeval2017t3",
-    "semeval2021t6_level1",
-    "semeval2021t6_level2",
-)
+ALL_TASKS = STUDY_TASKS
 
 
 def make_config(strategy: str = "s3a", tasks=ALL_TASKS, **strategy_options):

@@ -14,6 +14,7 @@ from mtpeft.tasks.stats import overlapping_mentions
 from tests.tasks.conftest import clinical_document
 from tests.tasks.test_relation_task import _temporal_document
 from tests.tasks.test_typing_and_ranking import _meme, _thread
+from mtpeft.tasks.ids import STUDY_TASKS
 
 runner = CliRunner()
 
@@ -46,14 +47,7 @@ def _stats(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-ALL = [
-    "semeval2014t7",
-    "semeval2015t14",
-    "semeval2016t12",
-    "semeval2017t3",
-    "semeval2021t6_level1",
-    "semeval2021t6_level2",
-]
+ALL = STUDY_TASKS
 
 
 @pytest.mark.parametrize("task_id", ALL)

@@ -9,15 +9,9 @@ torch = pytest.importorskip("torch")
 from mtpeft.heads.base import create_task_head  # noqa: E402
 from mtpeft.tasks.registry import get_task  # noqa: E402
 from tests.tasks.test_data_stats import _documents  # noqa: E402
+from mtpeft.tasks.ids import STUDY_TASKS
 
-ALL = [
-    "semeval2014t7",
-    "semeval2015t14",
-    "semeval2016t12",
-    "semeval2017t3",
-    "semeval2021t6_level1",
-    "semeval2021t6_level2",
-]
+ALL = STUDY_TASKS
 
 
 @pytest.mark.parametrize("task_id", ALL)

@@ -13,16 +13,9 @@ import typer
 
 from mtpeft.cli.main import app
 from mtpeft.errors import ConfigError
+from mtpeft.tasks.ids import STUDY_TASKS
 
 
-STUDY_TASKS = (
-    "semeval2014t7",
-    "semeval2015t14",
-    "semeval2016t12",
-    "semeval2017t3",
-    "semeval2021t6_level1",
-    "semeval2021t6_level2",
-)
 
 
 def architecture_on_meta(model: str):
