@@ -107,3 +107,23 @@ def test_rng_round_trip():
     set_rng_state(state)
     got = (random.random(), float(np.random.rand()), torch.rand(2))
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
+
+
+def test_seed_everything_makes_indexing_backward_deterministic():
+    # The backward of advanced indexing with repeated indices (index_put_ with accumulate) is
+    # order-dependent with several threads unless deterministic algorithms are on.
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seed_everything(0)
+        x = torch.randn(4, 60, 64, requires_grad=True)
+        rows, cols = torch.randint(0, 4, (5000,)), torch.randint(0, 60, (5000,))
+        weights = torch.randn(5000, 64)
+        grads = []
+        for _ in range(10):
+            x.grad = None
+            (x[rows, cols] * weights).sum().backward()
+            grads.append(x.grad.clone())
+        assert all(torch.equal(grads[0], g) for g in grads)
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -199,3 +199,31 @@ def test_equal_and_sum_agree_on_a_model():
     strategy.backward(model.losses(batches), model.shared_parameters(), model.other_parameters())
     strategy.finish(model.shared_parameters())
     assert all(torch.allclose(p.grad, r) for p, r in zip([p for p in model.parameters() if p.requires_grad], reference))
+
+
+def test_weights_cover_every_micro_batch_of_the_step():
+    # per-task batches: each micro-batch holds one task; the step's weights name all of them
+    model = ToyMultiTask(TASKS)
+    strategy = build_loss_strategy("uncertainty", TASKS)
+    for task in ("a", "c"):
+        strategy.backward(model.losses(toy_batches([task])), model.shared_parameters(), model.other_parameters(), scale=0.5)
+    assert set(strategy.finish(model.shared_parameters()).weights) == {"a", "c"}
+    gradient = build_loss_strategy("pcgrad", TASKS)
+    for task in ("c", "a"):
+        gradient.backward(model.losses(toy_batches([task])), model.shared_parameters(), model.other_parameters())
+    result = gradient.finish(model.shared_parameters())
+    assert list(result.per_task_gradients) == ["a", "c"]  # rows in the run's task order
+    assert set(result.weights) == {"a", "c"}
+
+
+def test_gradient_strategy_without_shared_parameters_is_the_plain_sum():
+    model = ToyMultiTask(TASKS)
+    batches = toy_batches(TASKS)
+    sum(model.losses(batches).values()).backward()
+    reference = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    everything = [p for p in model.parameters() if p.requires_grad]
+    strategy = build_loss_strategy("upgrad", TASKS)
+    strategy.backward(model.losses(batches), [], everything)
+    assert strategy.finish([]).weights == {t: 1.0 for t in TASKS}
+    assert all(torch.allclose(p.grad, r) for p, r in zip(everything, reference))

@@ -46,3 +46,4 @@ from mtpeft.cli import report as _report  # noqa: E402,F401  (registers `mtpeft 
 from mtpeft.cli import train as _train  # noqa: E402,F401  (registers `mtpeft train`)
 from mtpeft.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `mtpeft evaluate`, `mtpeft predict`)
 from mtpeft.cli import probe as _probe  # noqa: E402,F401  (registers `mtpeft probe`)
+from mtpeft.cli import sweep as _sweep  # noqa: E402,F401  (registers `mtpeft sweep`)

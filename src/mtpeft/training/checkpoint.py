@@ -240,7 +240,9 @@ def validate(folder: str | Path) -> int:
     missing = [f for f in manifest["files"] if f not in actual]
     wrong = [f for f, size in manifest["files"].items() if f in actual and actual[f] != size]
     if missing or wrong:
-        raise CheckpointError(f"{folder}: files missing {missing[:5]} or of the wrong size {wrong[:5]}; not a valid checkpoint")
+        raise CheckpointError(
+            f"{folder}: files missing {missing[:5]} or of the wrong size {wrong[:5]}; not a valid checkpoint"
+        )
     return int(manifest["step"])
 
 

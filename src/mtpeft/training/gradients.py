@@ -94,39 +94,33 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def average_over_processes(
-    per_task: Mapping[str, Tensor], tasks: Sequence[str], other_params: Sequence[nn.Parameter] = ()
-) -> dict[str, Tensor]:
-    """Average flat per-task gradients (and ``other_params``' ``.grad``) over all processes.
+def average_rows_over_processes(
+    rows: Tensor, present: Sequence[bool], other_params: Sequence[nn.Parameter] = ()
+) -> list[bool]:
+    """Average, in place, the ``(T, n)`` per-task gradient rows and ``other_params``' ``.grad``
+    over all processes; returns which tasks any process saw.
 
-    Processes may have seen different tasks this step (mixed batches): rows are exchanged in the
-    fixed order ``tasks`` with zeros for absent tasks, and a task is kept when any process saw it.
+    Processes may have seen different tasks this step (mixed batches): absent tasks are zero rows.
     A parameter that no process gave a gradient keeps ``grad = None`` (as on one process, so that
-    AdamW skips it). Every process must call this with the same ``tasks`` and parameters.
+    AdamW skips it). Every process must call this at the same step with the same parameters.
     """
     import torch.distributed as dist
 
     world = world_size()
-    reference = next(iter(per_task.values()), None)
-    device = reference.device if reference is not None else torch.device("cpu")
-    if other_params:
-        device = other_params[0].device
-    # Gradient length and dtype, from any process that saw a task (all shared gradients have them).
-    length = torch.tensor([reference.numel() if reference is not None else -1], device=device)
-    dist.all_reduce(length, op=dist.ReduceOp.MAX)
-    dtype = reference.dtype if reference is not None else torch.float32
-    present = torch.tensor([float(t in per_task) for t in tasks], device=device)
-    rows = torch.stack([per_task[t] if t in per_task else torch.zeros(int(length), device=device, dtype=dtype) for t in tasks])
-    has_grad = torch.tensor([float(p.grad is not None) for p in other_params], device=device)
-    dist.all_reduce(present, op=dist.ReduceOp.MAX)
+    seen = torch.tensor([float(p) for p in present], device=rows.device)
+    has_grad = torch.tensor([float(p.grad is not None) for p in other_params], device=rows.device)
+    dist.all_reduce(seen, op=dist.ReduceOp.MAX)
     dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)
-    dist.all_reduce(rows)  # (T, n) summed
+    dist.all_reduce(rows)
     rows /= world
-    for p, has in zip(other_params, has_grad.tolist()):
-        if not has:
-            continue
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad)
-        p.grad /= world
-    return {t: rows[i] for i, t in enumerate(tasks) if present[i] > 0}
+    # The other parameters' gradients travel as one flat buffer (one collective, not one per tensor).
+    reduced = [p for p, has in zip(other_params, has_grad.tolist()) if has]
+    if reduced:
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in reduced])
+        dist.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for p in reduced:
+            p.grad = flat[offset : offset + p.numel()].view_as(p).to(p.dtype).clone()
+            offset += p.numel()
+    return [bool(v) for v in seen.tolist()]

@@ -7,6 +7,7 @@ an uninterrupted run. Byte states are base64 text so they fit in ``state.json``.
 from __future__ import annotations
 
 import base64
+import os
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -15,11 +16,23 @@ import numpy as np
 import torch
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python ``random``, numpy's global RNG and torch (CPU and every CUDA device)."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed python ``random``, numpy's global RNG and torch (CPU and every CUDA device).
+
+    With ``deterministic`` torch uses deterministic kernels where it has them
+    (``use_deterministic_algorithms(True, warn_only=True)``: ops without one warn, never fail).
+    Needed even on CPU: with more than one thread, the backward of advanced indexing with
+    repeated indices (``h[b_idx, start]`` in the heads) accumulates in a varying order, and two
+    runs with the same seed drift apart in the last bits after a few steps. Call this before any
+    CUDA work: cuBLAS reads ``CUBLAS_WORKSPACE_CONFIG`` when it starts.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
 
 
 def encode_state(state: torch.Tensor) -> str:

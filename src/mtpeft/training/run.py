@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from mtpeft.backbone import Backbone
 from mtpeft.config import RunConfig
@@ -25,22 +26,34 @@ def train(
     ``resume`` continues the run in that folder from its last checkpoint; the result equals an
     uninterrupted run with the same seed.
     """
+    from mtpeft.training.distributed import current_processes
+    from mtpeft.training.run_folder import RunFolder
+
+    processes = current_processes()
     seed_everything(config.seed)
-    run = create_run_folder(config, argv=argv, resume=resume)
+    if processes.is_main:  # only the main process writes into the run folder
+        run = create_run_folder(config, argv=argv, resume=resume)
+    processes.barrier()
+    if not processes.is_main:
+        run = RunFolder(Path(config.output_dir))
     built = build_model(config, backbone)
+    if processes.device.type != "cpu":
+        built.model.to(processes.device)
     data = load_task_data(config, built.tasks, built.backbone.tokenizer)
-    write_data_report(data, run.path / "data_report.json")
-    counts = built.model.parameter_counts()
-    (run.path / "params.json").write_text(json.dumps({
-        "trainable": counts.trainable,
-        "backbone": counts.backbone,
-        "adapters": counts.adapters,
-        "fusion": counts.fusion,
-        "heads": counts.heads,
-        "other": counts.other,
-        "active_per_task": {t: counts.active_for(t) for t in built.tasks},
-    }, indent=2, sort_keys=True))
+    if processes.is_main:
+        write_data_report(data, run.path / "data_report.json")
+        counts = built.model.parameter_counts()
+        (run.path / "params.json").write_text(json.dumps({
+            "trainable": counts.trainable,
+            "backbone": counts.backbone,
+            "adapters": counts.adapters,
+            "fusion": counts.fusion,
+            "heads": counts.heads,
+            "other": counts.other,
+            "active_per_task": {t: counts.active_for(t) for t in built.tasks},
+            "processes": processes.world,
+        }, indent=2, sort_keys=True))
 
     from mtpeft.training.trainer import Trainer  # imported late: pulls in the evaluation stack
 
-    return Trainer(config, built, data, run).fit(resume=resume)
+    return Trainer(config, built, data, run, processes).fit(resume=resume)

@@ -158,7 +158,8 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Dotted keys whose values differ between two config dicts (``a.b: old -> new``)."""
     a, b = _flatten(old), _flatten(new)
-    return [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    keys = sorted(set(a) | set(b))
+    return [f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys if a.get(k) != b.get(k)]
 
 
 @dataclass
@@ -220,7 +221,9 @@ def create_run_folder(
         saved = yaml.safe_load(config_path.read_text()) or {}
         differences = config_differences(saved, current)
         if differences:
-            raise MtpeftError(f"cannot resume {folder.path}: the config differs from the saved one: {'; '.join(differences)}")
+            raise MtpeftError(
+                f"cannot resume {folder.path}: the config differs from the saved one: {'; '.join(differences)}"
+            )
         environment = json.loads(env_path.read_text()) if env_path.is_file() else {}
         environment.setdefault("resumed", []).append(environment_info(config.seed, argv))
         _write_text_atomic(env_path, json.dumps(jsonable(environment), indent=2))

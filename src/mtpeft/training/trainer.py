@@ -25,6 +25,7 @@ from mtpeft.model.build import BuiltModel
 from mtpeft.training import checkpoint as ckpt
 from mtpeft.training.conflicts import ConflictMonitor
 from mtpeft.training.data import TaskData
+from mtpeft.training.distributed import Processes, average_gradients
 from mtpeft.training.rng import get_rng_state, set_rng_state
 from mtpeft.training.run_folder import RunFolder
 from mtpeft.training.sampling import TaskSampler
@@ -62,8 +63,21 @@ def _autocast(config: RunConfig, device: torch.device):
 class Trainer:
     """Trains ``built.model`` on ``data`` as ``config`` says, logging into ``run``."""
 
-    def __init__(self, config: RunConfig, built: BuiltModel, data: dict[str, TaskData], run: RunFolder) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        built: BuiltModel,
+        data: dict[str, TaskData],
+        run: RunFolder,
+        processes: Processes | None = None,
+    ) -> None:
         self.config = config
+        self.processes = processes or Processes()
+        if config.training.batch_size % self.processes.world:
+            raise MtpeftError(
+                f"training.batch_size {config.training.batch_size} must be a multiple of the "
+                f"{self.processes.world} processes (each takes an equal share of the global batch)"
+            )
         self.built = built
         self.model = built.model
         self.data = data
@@ -102,9 +116,10 @@ class Trainer:
         if resume:
             self._restore(self.run.checkpoints)
         tc = self.config.training
-        if self.config.evaluation.before_training and self.state.step == 0:
+        main = self.processes.is_main
+        if self.config.evaluation.before_training and self.state.step == 0 and main:
             self.before = self.evaluate("dev")
-        tensorboard = self.run.tensorboard if tc.tensorboard else None
+        tensorboard = self.run.tensorboard if tc.tensorboard and main else None
         with Tracker(tensorboard, mlflow=tc.mlflow, run_name=self.run.path.name) as tracker:
             for stage_index in range(self.state.stage, len(self.built.plan.stages)):
                 self._enter_stage(stage_index)
@@ -113,21 +128,23 @@ class Trainer:
                     self.state.step += 1
                     self.state.stage_step += 1
                     step = self.state.step
-                    if record is not None and (step % tc.log_every == 0 or step == 1):
+                    if main and record is not None and (step % tc.log_every == 0 or step == 1):
                         self.run.train_log.append({"step": step, **record})
                         tracker.log(step, record, prefix="train/")
                     if step % tc.eval_every == 0:
                         self._evaluate_and_select(tracker)
-                    if step % tc.checkpoint_every == 0 and self._saved_step != step:
+                    if main and step % tc.checkpoint_every == 0 and self._saved_step != step:
                         self._save_checkpoint()
                 if self.state.stopped_early:
                     break
                 self.state.stage += 1
                 self.state.stage_step = 0
             final = self._evaluate_and_select(tracker, final=True)
-            if self._saved_step != self.state.step:
+            if main and self._saved_step != self.state.step:
                 self._save_checkpoint()
-        self.model.backbone.save_adapters(self.run.path / "adapters")
+        if main:
+            self.model.backbone.save_adapters(self.run.path / "adapters")
+        self.processes.barrier()
         return final
 
     def _enter_stage(self, stage_index: int) -> None:
@@ -149,23 +166,26 @@ class Trainer:
         started = time.perf_counter()
         tokens, task_losses = 0, {}
         for _ in range(tc.grad_accum):
-            indices = self.samplers[stage_index].next_batch()  # batch
+            indices, share = self._local_share(self.samplers[stage_index].next_batch())  # batch
             batch = model.collate({t: [self.data[t].train[i] for i in ids] for t, ids in indices.items()})
             tokens += batch.num_tokens
             with _autocast(self.config, self.device):
                 losses = model(batch).losses  # per-task losses
-            if not self.guard.check(losses, self.state.step + 1):  # raises after too many in a row
+            if not self._all_finite(losses):  # the guard raises after too many in a row
                 return self._skip_nonfinite(losses)
-            strategy.backward(losses, shared, others, scale=1.0 / tc.grad_accum, keep_per_task=measure)  # combine
+            weighted = {t: loss * share[t] for t, loss in losses.items()}
+            strategy.backward(weighted, shared, others, scale=1.0 / tc.grad_accum, keep_per_task=measure)  # combine
             for task, loss in losses.items():
                 task_losses[task] = task_losses.get(task, 0.0) + loss.detach().item() / tc.grad_accum
         gradients = strategy.finish(shared)
+        if not strategy.needs_per_task_gradients:  # gradient strategies average over processes themselves
+            average_gradients(model.trainable_parameters() + list(strategy.parameters()), self.processes)
         if tc.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(model.trainable_parameters() + list(strategy.parameters()), tc.max_grad_norm)
         self.optimizer.step()  # step
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if measure and gradients.per_task_gradients:
+        if measure and gradients.per_task_gradients and self.processes.is_main:
             self.monitor.record(self.state.step + 1, gradients.per_task_gradients)
         elapsed = time.perf_counter() - started
         return {
@@ -180,12 +200,38 @@ class Trainer:
             "stage": self.built.plan.stages[stage_index].name,
         }
 
+    def _local_share(self, indices: dict[str, list[int]]) -> tuple[dict[str, list[int]], dict[str, float]]:
+        """This process's share of the global batch (every ``world``-th example) and, per task, the
+        weight ``world * local / global`` of its loss: averaged over processes, the weighted
+        per-example losses give the gradient of the global batch's mean, as on one process."""
+        if self.processes.world == 1:
+            return indices, {t: 1.0 for t in indices}
+        flat = [(t, i) for t, ids in indices.items() for i in ids][self.processes.rank :: self.processes.world]
+        local: dict[str, list[int]] = {}
+        for task, i in flat:
+            local.setdefault(task, []).append(i)
+        return local, {t: self.processes.world * len(ids) / len(indices[t]) for t, ids in local.items()}
+
+    def _all_finite(self, losses: dict) -> bool:
+        """Whether every process's losses are finite: processes skip, or step, together.
+
+        The guard counts a skipped step and raises after ``max_nonfinite_in_row`` in a row.
+        """
+        bad = {t: float(loss.detach()) for t, loss in losses.items() if not torch.isfinite(loss)}
+        if self.processes.world > 1:
+            flag = torch.tensor([1.0 if bad else 0.0])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            if flag.item() and not bad:
+                bad = {"another process": float("nan")}
+        return self.guard.check(bad, self.state.step + 1)
+
     def _skip_nonfinite(self, losses: dict) -> None:
         """Drop the step's gradients; the guard has counted it (and raised if too many in a row)."""
         self.optimizer.zero_grad(set_to_none=True)
         self.loss_strategy.discard()
         bad = sorted(t for t, loss in losses.items() if not torch.isfinite(loss))
-        self.run.train_log.append({"step": self.state.step + 1, "skipped_nonfinite": self.guard.skipped, "nonfinite_tasks": bad})
+        if self.processes.is_main:
+            self.run.train_log.append({"step": self.state.step + 1, "skipped_nonfinite": self.guard.skipped, "nonfinite_tasks": bad})
         return None
 
     # ------------------------------------------------------------------ evaluation
@@ -225,6 +271,17 @@ class Trainer:
         return results[task][name]
 
     def _evaluate_and_select(self, tracker: Tracker, final: bool = False) -> dict:
+        """Main process: evaluate, keep the best checkpoint, decide early stopping; then share the outcome."""
+        if self.processes.is_main:
+            results = self._evaluate_and_select_main(tracker, final)
+        else:
+            results = None
+        shared = self.processes.broadcast((results, self.state.best_score, self.state.best_step,
+                                           self.state.evals_without_improvement, self.state.stopped_early))
+        results, self.state.best_score, self.state.best_step, self.state.evals_without_improvement, self.state.stopped_early = shared
+        return results
+
+    def _evaluate_and_select_main(self, tracker: Tracker, final: bool) -> dict:
         results = self.evaluate("dev", final=final)
         for task, metrics in results.items():
             tracker.log(self.state.step, {headline_metric(task, metrics): metrics[headline_metric(task, metrics)]}, prefix=f"dev/{task}/")
@@ -291,8 +348,9 @@ class Trainer:
             sampler.load_state_dict(self.state.samplers[str(i)])
         set_rng_state(loaded.state["rng"])
         # Logs written after the checkpoint by the interrupted run are replaced by the resumed run's.
-        for log in self.run.logs():
-            log.truncate_after(self.state.step)
+        if self.processes.is_main:
+            for log in self.run.logs():
+                log.truncate_after(self.state.step)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -90,7 +90,8 @@ class TorchJDStrategy(GradientStrategy):
             torch.set_rng_state(self._cpu_rng)
             if cuda:
                 if self._cuda_rng is None:
-                    torch.cuda.manual_seed(self.seed)
+                    with torch.cuda.device(device):
+                        torch.cuda.manual_seed(self.seed)
                 else:
                     torch.cuda.set_rng_state(self._cuda_rng, device)
             yield

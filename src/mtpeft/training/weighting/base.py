@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from mtpeft.training.gradients import add_flat_to_grads, average_over_processes, task_gradients, world_size
+from mtpeft.training.gradients import add_flat_to_grads, average_rows_over_processes, task_gradients, world_size
 
 
 @dataclass
@@ -42,8 +42,8 @@ class StepGradients:
     """Task id -> the weight its loss (or gradient) had in the update; empty when not defined."""
     per_task_gradients: dict[str, Tensor] | None
     """Task id -> flat ``(n_shared,)`` gradient on the shared parameters, summed over the
-    micro-batches of the step; ``None`` unless computed (gradient strategies always compute it,
-    combining strategies only when ``keep_per_task`` was asked)."""
+    micro-batches of the step (rows of one ``(m, n_shared)`` buffer); ``None`` unless computed
+    (gradient strategies always compute it, combining strategies only with ``keep_per_task``)."""
 
 
 class LossStrategy(nn.Module):
@@ -55,7 +55,9 @@ class LossStrategy(nn.Module):
         super().__init__()
         self.tasks = list(tasks)
         self.seed = seed
-        self._per_task: dict[str, Tensor] = {}
+        self._index = {t: i for i, t in enumerate(self.tasks)}
+        self._rows: Tensor | None = None  # (T, n_shared) per-task gradients of the step, summed
+        self._present = [False] * len(self.tasks)
         self._weights: dict[str, float] = {}
 
     def backward(
@@ -84,24 +86,38 @@ class LossStrategy(nn.Module):
 
     def discard(self) -> None:
         """Forget the buffered micro-batches of a skipped step (the trainer also zeroes ``.grad``)."""
-        self._per_task = {}
+        self._rows = None
+        self._present = [False] * len(self.tasks)
+        self._weights = {}
 
     def _keep(self, gradients: Mapping[str, Tensor]) -> None:
-        for task, g in gradients.items():
-            self._per_task[task] = self._per_task[task] + g if task in self._per_task else g
-
-    def _take_per_task(self, other_params: Sequence[nn.Parameter] = ()) -> dict[str, Tensor] | None:
-        """The step's per-task gradients in the order of ``self.tasks``, averaged over processes
-        when torch.distributed runs (``other_params``' ``.grad`` too); the buffer is emptied."""
-        kept, self._per_task = self._per_task, {}
-        if not kept:  # nothing kept this step (on every process: keep_per_task is the same on all)
-            return None
-        unknown = [t for t in kept if t not in self.tasks]
+        """Add flat per-task gradients to the step's ``(T, n)`` buffer (one row per task of the run)."""
+        unknown = [t for t in gradients if t not in self._index]
         if unknown:
             raise KeyError(f"losses of tasks {unknown} that this strategy was not built for ({self.tasks})")
+        for task, g in gradients.items():
+            if self._rows is None:
+                self._rows = torch.zeros(len(self.tasks), g.numel(), dtype=g.dtype, device=g.device)
+            self._rows[self._index[task]] += g
+            self._present[self._index[task]] = True
+
+    def _take_rows(self, other_params: Sequence[nn.Parameter] = ()) -> tuple[list[str], Tensor] | None:
+        """``(tasks, (m, n) rows)`` of the step's tasks in the order of ``self.tasks``, averaged over
+        processes when torch.distributed runs (``other_params``' ``.grad`` too); buffers are reset."""
+        rows, present = self._rows, self._present
+        self.discard()
+        if rows is None:  # nothing kept this step (on every process: keep_per_task is the same on all)
+            return None
         if world_size() > 1:
-            return average_over_processes(kept, self.tasks, other_params)
-        return {t: kept[t] for t in self.tasks if t in kept}
+            present = average_rows_over_processes(rows, present, other_params)
+        tasks = [t for t, p in zip(self.tasks, present) if p]
+        if len(tasks) < len(self.tasks):
+            rows = rows[[self._index[t] for t in tasks]]
+        return tasks, rows
+
+    def _take_per_task(self, other_params: Sequence[nn.Parameter] = ()) -> dict[str, Tensor] | None:
+        taken = self._take_rows(other_params)
+        return None if taken is None else {t: taken[1][i] for i, t in enumerate(taken[0])}
 
     def state(self) -> dict[str, Any]:
         """JSON-able non-tensor state (e.g. a private RNG); tensors go through ``state_dict()``."""
@@ -123,12 +139,14 @@ class CombiningStrategy(LossStrategy):
     def backward(self, losses, shared_params, other_params, *, scale=1.0, keep_per_task=False) -> None:
         if keep_per_task:
             self._keep(task_gradients(losses, shared_params, scale=scale, retain_graph=True))
-        total, self._weights = self.combine(losses)
+        total, weights = self.combine(losses)
+        self._weights.update(weights)  # the tasks of every micro-batch of the step
         (scale * total).backward()
 
     def finish(self, shared_params) -> StepGradients:
         # Under DDP the ordinary backward already averaged .grad; only kept per-task gradients are reduced.
-        return StepGradients(weights=dict(self._weights), per_task_gradients=self._take_per_task())
+        weights = dict(self._weights)
+        return StepGradients(weights=weights, per_task_gradients=self._take_per_task())
 
 
 class GradientStrategy(LossStrategy):
@@ -148,13 +166,13 @@ class GradientStrategy(LossStrategy):
         self._keep(task_gradients(losses, shared_params, other_params, scale=scale))
 
     def finish(self, shared_params) -> StepGradients:
-        per_task = self._take_per_task(getattr(self, "_others", ()))
-        if per_task is None:
+        taken = self._take_rows(getattr(self, "_others", ()))
+        if taken is None:
             raise RuntimeError("finish() called without any backward() in this step")
-        tasks = list(per_task)
+        tasks, jacobian = taken  # (m, n_shared)
+        per_task = {t: jacobian[i] for i, t in enumerate(tasks)}
         if not shared_params:  # nothing is shared (e.g. one adapter per task): plain sum
             return StepGradients(weights={t: 1.0 for t in tasks}, per_task_gradients=per_task)
-        jacobian = torch.stack([per_task[t] for t in tasks])  # (m, n_shared)
         direction, weights = self.aggregate(jacobian.float(), tasks)
         add_flat_to_grads(shared_params, direction.to(jacobian.dtype))
         return StepGradients(weights=weights, per_task_gradients=per_task)

@@ -46,7 +46,9 @@ class UncertaintyWeighting(CombiningStrategy):
         super().__init__(tasks, seed=seed)
         unknown = sorted(set(regression_tasks) - set(self.tasks))
         if unknown:
-            raise ConfigError(f"uncertainty weighting: regression_tasks {unknown} are not tasks of this run: {self.tasks}")
+            raise ConfigError(
+                f"uncertainty weighting: regression_tasks {unknown} are not tasks of this run: {self.tasks}"
+            )
         self.log_variances = nn.Parameter(torch.full((len(self.tasks),), float(init)))  # (T,) s_t
         factors = [REGRESSION_FACTOR if t in regression_tasks else CLASSIFICATION_FACTOR for t in self.tasks]
         self.register_buffer("factors", torch.tensor(factors), persistent=False)
