@@ -110,6 +110,8 @@ class TrainingConfig(_Strict):
     log_every: int = Field(5, ge=1)
     eval_every: int = Field(50, ge=1)
     checkpoint_every: int = Field(50, ge=1)
+    keep_last: int | None = Field(3, ge=1)
+    """Keep only the newest N step checkpoints (the best and last are always kept); None keeps all."""
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     max_nonfinite_in_row: int = Field(5, ge=1)
     """Stop with an error after this many consecutive NaN/inf losses (each skips its step)."""

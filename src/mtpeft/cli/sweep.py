@@ -52,7 +52,7 @@ def sweep(
 
         executor = slurm_executor(plan, {**plan.section.slurm, **_parse_params(slurm_param)})
         for name, job in submit(plan, states, executor):
-            typer.echo(f"  {name}: SLURM job {job}")
+            typer.echo(f"  {name}: SLURM job {job.job_id}")
         typer.echo(f"when the jobs are done: mtpeft sweep {config} --collect")
         return
     failed = []

@@ -31,11 +31,11 @@ def slurm_executor(plan: SweepPlan, parameters: dict[str, Any]):
     return executor
 
 
-def submit(plan: SweepPlan, states: dict[str, str], executor) -> list[tuple[str, str]]:
-    """Submit every unfinished run with ``executor`` (any submitit executor); returns (run, job id) pairs."""
+def submit(plan: SweepPlan, states: dict[str, str], executor) -> list[tuple[str, Any]]:
+    """Submit every unfinished run with ``executor`` (any submitit executor); returns (run, job) pairs."""
     pending = [run for run in plan.runs if states[run.name] != FINISHED]
     jobs = []
     with executor.batch():
         for run in pending:
             jobs.append(executor.submit(run_attempt, str(run.path), str(config_path(plan, run)), states[run.name]))
-    return [(run.name, str(job.job_id)) for run, job in zip(pending, jobs)]
+    return [(run.name, job) for run, job in zip(pending, jobs)]

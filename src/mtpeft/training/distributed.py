@@ -60,7 +60,10 @@ def average_gradients(params: Sequence[nn.Parameter], processes: Processes) -> N
     if processes.world == 1:
         return
     dist = torch.distributed
-    has = torch.tensor([float(p.grad is not None) for p in params])
+    if not params:
+        return
+    # collectives run on the parameters' device (NCCL accepts only GPU tensors)
+    has = torch.tensor([float(p.grad is not None) for p in params], device=params[0].device)
     dist.all_reduce(has, op=dist.ReduceOp.MAX)
     reduced = [p for p, h in zip(params, has.tolist()) if h]
     if not reduced:

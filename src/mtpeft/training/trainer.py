@@ -219,7 +219,7 @@ class Trainer:
         """
         bad = {t: float(loss.detach()) for t, loss in losses.items() if not torch.isfinite(loss)}
         if self.processes.world > 1:
-            flag = torch.tensor([1.0 if bad else 0.0])
+            flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             if flag.item() and not bad:
                 bad = {"another process": float("nan")}
@@ -332,6 +332,7 @@ class Trainer:
             scheduler=self.scheduler.state_dict(),
             best=best,
             metric=self.state.best_score if best else None,
+            keep_last=self.config.training.keep_last,
         )
 
     def _restore(self, path: Path) -> None:
