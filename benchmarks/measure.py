@@ -1,6 +1,6 @@
 """Timing and memory measurement for the step benchmark: interleaved rounds, medians, peak memory.
 
-Timing: every variant is warmed up, then the variants run in rounds, one step each per round, in
+Timing: every variant is warmed up (that step also measures its peak memory), then the variants run in rounds, one step each per round, in
 serpentine order (forward in even rounds, reversed in odd ones) so that a slow drift of the
 machine's load hits every variant alike. Ratios are taken within a round (paired) as well as
 between medians.
@@ -43,6 +43,7 @@ class Timings:
     """Per-round seconds of every variant (same round index = measured back to back)."""
 
     seconds: dict[str, list[float]]
+    cpu_seconds: dict[str, list[float]]
     tokens: dict[str, int]
     phases: dict[str, dict[str, list[float]]]
 
@@ -55,6 +56,12 @@ class Timings:
     def paired_ratios(self, numerator: str, denominator: str, factor: float = 1.0) -> list[float]:
         """``t_num / (factor * t_den)`` round by round."""
         return [a / (factor * b) for a, b in zip(self.seconds[numerator], self.seconds[denominator], strict=True)]
+
+    def cpu_ratio(self, numerator: str, denominator: str, factor: float = 1.0) -> float:
+        """Ratio of median process CPU times: unlike wall time, it does not count time spent waiting
+        for a core that another process holds (with one thread, it is the step's own work)."""
+        num, den = self.cpu_seconds[numerator], self.cpu_seconds[denominator]
+        return statistics.median(num) / (factor * statistics.median(den))
 
 
 def _synchronize(device: torch.device) -> None:
@@ -70,6 +77,7 @@ def run_rounds(
 ) -> Timings:
     """Time ``repeats`` interleaved rounds of one step per variant (call after :func:`warm_up`)."""
     seconds: dict[str, list[float]] = {v.name: [] for v in variants}
+    cpu_seconds: dict[str, list[float]] = {v.name: [] for v in variants}
     phases: dict[str, dict[str, list[float]]] = {v.name: {} for v in variants}
     tokens: dict[str, int] = {}
     for round_index in range(repeats):
@@ -78,23 +86,40 @@ def run_rounds(
         for variant in order:
             gc.collect()  # outside the timed region: no collector pause lands in a step
             _synchronize(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             tokens[variant.name] = variant.step()
             _synchronize(device)
             seconds[variant.name].append(time.perf_counter() - t0)
+            cpu_seconds[variant.name].append(time.process_time() - c0)
             for phase, value in variant.phases.items():
                 phases[variant.name].setdefault(phase, []).append(value)
         progress(f"round {round_index + 1}/{repeats}: {time.perf_counter() - started:.0f} s")
-    return Timings(seconds=seconds, tokens=tokens, phases=phases)
+    return Timings(seconds=seconds, cpu_seconds=cpu_seconds, tokens=tokens, phases=phases)
 
 
-def warm_up(variants: Sequence[Variant], device: torch.device, progress: Callable[[str], None] = print) -> None:
-    """One untimed step per variant: first calls pay one-time costs (kernels, lazy state, optimizer state)."""
+def warm_up(
+    variants: Sequence[Variant], device: torch.device, progress: Callable[[str], None] = print, memory: bool = True
+) -> dict[str, int]:
+    """One untimed step per variant (first calls pay one-time costs: kernels, lazy state, optimizer
+    state); with ``memory``, each of these steps also gives the variant's peak memory.
+
+    The first variant runs once more before, so that the process's own one-time allocations do not
+    count as its peak. A variant's optimizer state is created after its backward pass, when the
+    activations are already freed, so it does not raise the peak of the first step.
+    """
+    peaks: dict[str, int] = {}
+    if memory and variants:
+        variants[0].step()
     for variant in variants:
         t0 = time.perf_counter()
-        variant.step()
+        if memory:
+            peaks[variant.name] = step_peak_bytes(variant, device)
+        else:
+            variant.step()
         _synchronize(device)
-        progress(f"warm-up {variant.name}: {time.perf_counter() - t0:.1f} s")
+        progress(f"warm-up {variant.name}: {time.perf_counter() - t0:.1f} s"
+                 + (f", peak {peaks[variant.name] / 2**20:.0f} MB" if memory else ""))
+    return peaks
 
 
 # ---------------------------------------------------------------------------------------- memory

@@ -46,26 +46,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the warm-up (default 3)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--eval-batches", type=int, default=2,
+                        help="batches per prediction call (evaluation predicts a whole task per call)")
+    parser.add_argument("--lora-dropout", type=float, default=StrategyConfig().lora_dropout,
+                        help="LoRA dropout of every adapter, peer included (default: mtpeft's default)")
     parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda")
     parser.add_argument("--dtype", default="auto", choices=["auto", *_DTYPES], help="auto: bfloat16 on cuda, float32 on cpu")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: stable on a shared machine; 0 = torch's default)")
     parser.add_argument("--layers", type=int, default=None, help="keep only the first N layers (smoke tests)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    parser.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
     parser.add_argument("--only", nargs="+", default=None, help="measure only these variants (names as in the table)")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.batch < 1 or args.seq < 2:
-        parser.error("--repeats and --batch must be >= 1, --seq >= 2")
+    if min(args.repeats, args.batch, args.eval_batches) < 1 or args.seq < 2:
+        parser.error("--repeats, --batch and --eval-batches must be >= 1, --seq >= 2")
     return args
 
 
 def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple[list[measure.Variant], dict]:
     """Every variant, and the static facts measured while building (weight bytes, parameter counts)."""
-    cfg = StrategyConfig()  # defaults: shared 16, private 8, gated fusion, dropout 0.05, 7 projections
+    cfg = StrategyConfig(lora_dropout=args.lora_dropout)  # shared 16, private 8, gated fusion, 7 projections
     levels = v.task_levels()
     tasks = list(levels)
     single = v.first_level1_task(levels)
-    facts: dict = {"tasks": tasks, "single_task": single, "strategy_defaults": cfg.model_dump()}
+    facts: dict = {"tasks": tasks, "single_task": single, "strategy": cfg.model_dump(), "trainable_parameters": {}}
 
     t0 = time.perf_counter()
     base = v.load_base(args.model, device, dtype, args.layers)
@@ -73,86 +77,109 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     log(f"backbone {args.model}: {sum(p.numel() for p in base.parameters()):,} parameters, {time.perf_counter() - t0:.1f} s")
     one = v.make_inputs([single], args.batch, args.seq, vocab, device)
     mixed = v.make_inputs(tasks, args.batch, args.seq, vocab, device)
-
-    def head() -> TokenHead:
-        return TokenHead(hidden, v.HEAD_LABELS).to(device)
-
+    evaluation = v.make_inputs([single], args.batch * args.eval_batches, args.seq, vocab, device, seed=1)
+    wanted = lambda name: args.only is None or name in args.only  # noqa: E731
     out: list[measure.Variant] = []
 
     def add(name: str, description: str, make) -> None:
-        if args.only is None or name in args.only:
+        if wanted(name):
             phases: dict[str, float] = {}
             out.append(measure.Variant(name, make(phases), description, phases))
 
-    def single_task(name, description, strategy_cfg, source=None):
+    def multitask(name: str, strategy: StrategyConfig, source=None):
+        model = v.build_multitask(source if source is not None else v.sharing_copy(base), strategy, levels, device)
+        facts["trainable_parameters"][name] = sum(p.numel() for p in model.trainable_parameters())
+        return model
+
+    def single_task(name: str, description: str, strategy: StrategyConfig, source=None) -> None:
         def make(phases):
-            model = v.build_multitask(source if source is not None else v.sharing_copy(base), strategy_cfg, levels, device)
-            facts.setdefault("trainable_parameters", {})[name] = sum(p.numel() for p in model.trainable_parameters())
-            batch = model.collate({single: one.features})
-            return v.mtpeft_step(model, [batch], v.strategy_for("equal", tasks), phases)
+            model = multitask(name, strategy, source)
+            return v.mtpeft_step(model, [model.collate({single: one.features})], v.strategy_for("equal", tasks), phases)
 
         add(name, description, make)
 
+    head = lambda: TokenHead(hidden, v.HEAD_LABELS).to(device)  # noqa: E731
     add("floor", "frozen backbone fwd+bwd to inputs_embeds, no adapters", lambda _: v.floor_step(base, head(), one))
-    peer_rank = cfg.shared_rank + cfg.private_rank
-    facts["peer_rank"] = peer_rank
-    add("peer", f"plain PEFT LoRA loop, one adapter r={peer_rank}", lambda _: v.peft_peer_step(v.sharing_copy(base), head(), one, peer_rank, cfg))
+    facts["peer_rank"] = peer_rank = cfg.shared_rank + cfg.private_rank
+    add("peer", f"plain PEFT LoRA loop, one adapter r={peer_rank}",
+        lambda _: v.peft_peer_step(v.peft_model(v.sharing_copy(base), {"peer": peer_rank}, cfg), head(), one))
+    pair = {"shared": cfg.shared_rank, "private": cfg.private_rank}
+    add("peer_pair", f"plain PEFT LoRA loop, two adapters r={cfg.shared_rank}+{cfg.private_rank} summed (own dropout each)",
+        lambda _: v.peft_peer_step(v.peft_model(v.sharing_copy(base), pair, cfg), head(), one))
     single_task("s2", "S2 shared LoRA, single-task batch", cfg.model_copy(update={"name": "s2"}))
-    s3a = v.build_multitask(v.sharing_copy(base), cfg, levels, device)  # layer placement; reused below
-    facts.setdefault("trainable_parameters", {})["s3a_layer"] = sum(p.numel() for p in s3a.trainable_parameters())
+    s3a = multitask("s3a_layer", cfg)  # layer placement; also serves mixed, loop, pcgrad and predict
     add("s3a_layer", "S3a layer placement, single-task batch",
         lambda ph: v.mtpeft_step(s3a, [s3a.collate({single: one.features})], v.strategy_for("equal", tasks), ph))
     single_task("s3a_output", "S3a output placement, single-task batch", cfg.model_copy(update={"placement": "output"}))
 
     def s3b(phases):
-        model = v.build_multitask(v.sharing_copy(base), cfg.model_copy(update={"name": "s3b"}), levels, device)
+        model = multitask("s3b", cfg.model_copy(update={"name": "s3b"}))
         return v.mtpeft_step(model, [model.collate(v.by_task(mixed.features))], v.strategy_for("equal", tasks), phases)
 
     add("s3b", "S3b hierarchical, mixed six-task batch (level-1 pass for level-2 rows)", s3b)
-    if args.only is None or "s5" in args.only:
+    if wanted("s5"):
         base4 = v.load_base_4bit(args.model, base, device, dtype, args.layers)
         facts["s5_frozen_weight_bytes"] = v.frozen_weight_bytes(base4)
         facts["float32_frozen_weight_bytes"] = v.float32_weight_bytes(base)
-        single_task("s5", "S5 = S3a layer on the 4-bit NF4 backbone, single-task batch", cfg.model_copy(update={"name": "s5"}), base4)
+        facts["float32_embedding_bytes"] = base.get_input_embeddings().weight.numel() * 4
+        single_task("s5", "S5 = S3a layer on the 4-bit NF4 backbone, single-task batch",
+                    cfg.model_copy(update={"name": "s5"}), base4)
     mixed_batch = s3a.collate(v.by_task(mixed.features))
     add("mixed", "S3a layer, mixed six-task batch, one forward (summed loss)",
         lambda ph: v.mtpeft_step(s3a, [mixed_batch], v.strategy_for("equal", tasks), ph))
     loop_batches = [s3a.collate({t: f}) for t, f in v.by_task(mixed.features).items()]
     add("loop", "S3a layer, same examples as per-task sub-batches, one fwd+bwd each",
         lambda ph: v.mtpeft_step(s3a, loop_batches, v.strategy_for("equal", tasks), ph))
-    record = v.StepRecord({})
+    facts["pcgrad_record"] = record = v.StepRecord({})
+    facts["shared_parameters"] = s3a.shared_parameters()
     add("pcgrad", "S3a layer, mixed batch, PCGrad on the shared adapter (one backward per task)",
         lambda ph: v.mtpeft_step(s3a, [mixed_batch], v.strategy_for("pcgrad", tasks), ph, record))
-    facts["pcgrad_record"] = record
-    facts["shared_parameters"] = s3a.shared_parameters()
-    add("predict", "mtpeft prediction (S3a layer): collate, routed forward, head, decode", lambda _: v.predict_step(s3a, one))
-    add("bare", "frozen backbone forward, no grad, same tokens", lambda _: v.bare_forward_step(base, one))
+    add("predict", f"mtpeft prediction (S3a layer), {args.eval_batches} batches per call: collate, forward, head, decode",
+        lambda _: v.predict_step(s3a, evaluation, args.batch))
+    add("bare", "frozen backbone forward, no grad, same tokens and batches",
+        lambda _: v.bare_forward_step(base, evaluation, args.batch))
+    add("peer_fwd", f"plain PEFT forward, one unmerged adapter r={peer_rank}, no grad, same batches",
+        lambda _: v.bare_forward_step(v.peft_model(v.sharing_copy(base), {"peer": peer_rank}, cfg), evaluation, args.batch))
     return out, facts
 
 
 def print_table(timings: measure.Timings, peaks: dict[str, int], rows: list[measure.Variant]) -> None:
-    floor, peer = timings.seconds.get("floor"), timings.seconds.get("peer")
-    print(f"\n{'variant':<11} {'tokens/s':>9} {'step s':>8} {'q1-q3 s':>13} {'min-max s':>13} {'x floor':>8} {'x peer':>7} {'peak MB':>8}")
+    def ratio(name: str, reference: str) -> str:
+        if reference not in timings.seconds:
+            return "-"
+        return f"{timings.median(name) / timings.median(reference):.2f}"
+
+    print(f"\n{'variant':<11} {'tokens/s':>9} {'step s':>7} {'q1-q3 s':>12} {'min-max s':>12} {'cpu s':>6} "
+          f"{'x floor':>7} {'x peer':>6} {'peak MB':>8}")
     for variant in rows:
-        s = measure.spread(timings.seconds[variant.name])
-        x_floor = f"{s['median'] / measure.spread(floor)['median']:.2f}" if floor else "-"
-        x_peer = f"{s['median'] / measure.spread(peer)['median']:.2f}" if peer else "-"
-        peak = f"{peaks[variant.name] / 2**20:.0f}" if variant.name in peaks else "-"
-        print(
-            f"{variant.name:<11} {timings.tokens_per_s(variant.name):>9.0f} {s['median']:>8.3f} "
-            f"{s['q1']:>6.2f}-{s['q3']:<6.2f} {s['min']:>6.2f}-{s['max']:<6.2f} {x_floor:>8} {x_peer:>7} {peak:>8}"
-        )
+        name = variant.name
+        s = measure.spread(timings.seconds[name])
+        cpu = measure.spread(timings.cpu_seconds[name])["median"]
+        peak = f"{peaks[name] / 2**20:.0f}" if name in peaks else "-"
+        print(f"{name:<11} {timings.tokens_per_s(name):>9.0f} {s['median']:>7.2f} {s['q1']:>5.2f}-{s['q3']:<6.2f} "
+              f"{s['min']:>5.2f}-{s['max']:<6.2f} {cpu:>6.2f} {ratio(name, 'floor'):>7} {ratio(name, 'peer'):>6} {peak:>8}")
 
 
-def machine() -> dict:
+def print_targets(targets: list[dict]) -> None:
+    print("\ntargets: ratio of wall-time medians [per-round paired range] (ratio of CPU-time medians)")
+    for t in targets:
+        status = "n/a" if t["holds"] is None else ("HOLDS" if t["holds"] else "MISSED")
+        value = "-" if t["value"] is None else f"{t['value']:.3f}"
+        paired = f" [{min(t['paired']):.3f}-{max(t['paired']):.3f}]" if t.get("paired") else ""
+        cpu = f" ({t['cpu']:.3f})" if t.get("cpu") is not None else ""
+        print(f"  {status:<6} {t['name']:<58} {value:>6} {t['op']} {t['limit']}{paired}{cpu}")
+
+
+def machine(load_before: tuple[float, ...]) -> dict:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "torch": torch.__version__,
-        "loadavg": os.getloadavg(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
     }
 
 
@@ -163,47 +190,37 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu" and args.threads > 0:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    log = lambda message: print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)  # noqa: E731
+    log = lambda message: print(f"[{time.perf_counter() - started:5.0f} s] {message}", flush=True)  # noqa: E731
     command = "python benchmarks/step.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     load_before = os.getloadavg()
+
     variants, facts = build_variants(args, device, dtype, log)
-    measure.warm_up(variants, device, log)
-    peaks: dict[str, int] = {}
-    if not args.no_memory and (device.type == "cuda" or measure.cpu_peak_supported()):
-        for variant in variants:
-            peaks[variant.name] = measure.step_peak_bytes(variant, device)
-        log("peak-memory pass done")
+    memory = not args.no_memory and (device.type == "cuda" or measure.cpu_peak_supported())
+    peaks = measure.warm_up(variants, device, log, memory=memory)
     timings = measure.run_rounds(variants, args.repeats, device, log)
-    print_table(timings, peaks, variants)
+
     record, shared = facts.pop("pcgrad_record"), facts.pop("shared_parameters")
     if record.per_task_bytes:
         facts["pcgrad_gradient_memory"] = v.gradient_memory(record, shared)
     targets = evaluate_targets(timings, facts, num_tasks=len(facts["tasks"]))
-    print("\ntargets (ratios of medians; paired per-round range in brackets):")
-    for t in targets:
-        status = "n/a " if t["holds"] is None else ("HOLDS" if t["holds"] else "MISSED")
-        value = "-" if t["value"] is None else f"{t['value']:.3f}"
-        paired = "" if not t.get("paired") else f" [{min(t['paired']):.3f}-{max(t['paired']):.3f}]"
-        print(f"  {status:<6} {t['name']:<58} {value:>7} {t['op']} {t['limit']}{paired}")
-    elapsed = time.perf_counter() - started
+    print_table(timings, peaks, variants)
+    print_targets(targets)
     log(f"done; load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     if args.json:
         result = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": command,
-            "model": args.model,
+            "arguments": {k: str(x) if isinstance(x, Path) else x for k, x in vars(args).items()},
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
-            "batch": args.batch,
-            "seq": args.seq,
-            "repeats": args.repeats,
-            "machine": {**machine(), "loadavg_before": load_before},
-            "elapsed_s": elapsed,
+            "machine": machine(load_before),
+            "elapsed_s": time.perf_counter() - started,
             "variants": {
                 x.name: {
                     "description": x.description,
                     "tokens": timings.tokens[x.name],
                     "seconds": timings.seconds[x.name],
+                    "cpu_seconds": timings.cpu_seconds[x.name],
                     "spread_s": measure.spread(timings.seconds[x.name]),
                     "tokens_per_s": timings.tokens_per_s(x.name),
                     "phases_s": timings.phases[x.name],

@@ -184,16 +184,27 @@ def floor_step(base: nn.Module, head: TokenHead, inputs: Inputs) -> Callable[[],
     return step
 
 
-def peft_peer_step(base: nn.Module, head: TokenHead, inputs: Inputs, rank: int, cfg: StrategyConfig) -> Callable[[], int]:
-    """What a user would write with plain PEFT: one LoRA of ``rank`` on the same projections."""
-    config = LoraConfig(
-        r=rank,
-        lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2 * rank,  # mtpeft's default scaling
-        lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.target_modules),
-        bias="none",
-    )
-    model = get_peft_model(base, config).to(inputs.input_ids.device)
+def peft_model(base: nn.Module, ranks: dict[str, int], cfg: StrategyConfig) -> nn.Module:
+    """Plain PEFT: one LoRA per entry of ``ranks`` on the same projections, all active (summed)."""
+    model = None
+    for name, rank in ranks.items():
+        config = LoraConfig(
+            r=rank,
+            lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2 * rank,  # mtpeft's default scaling
+            lora_dropout=cfg.lora_dropout,
+            target_modules=list(cfg.target_modules),
+            bias="none",
+        )
+        if model is None:
+            model = get_peft_model(base, config, adapter_name=name)
+        else:
+            model.add_adapter(name, config)
+    model.base_model.set_adapter(list(ranks))
+    return model
+
+
+def peft_peer_step(model: nn.Module, head: TokenHead, inputs: Inputs) -> Callable[[], int]:
+    """What a user would write with plain PEFT: forward, the same head and loss, backward, AdamW."""
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     optimizer = torch.optim.AdamW(params)
     batch = head_batch(inputs)
@@ -281,24 +292,27 @@ def strategy_for(name: str, tasks: Sequence[str]) -> LossStrategy:
 # ---------------------------------------------------------------------------------- evaluation
 
 
-def predict_step(model: MultiTaskModel, inputs: Inputs) -> Callable[[], int]:
-    """``mtpeft``'s prediction path (collate, routed forward, head, decode) over one single-task batch."""
+def predict_step(model: MultiTaskModel, inputs: Inputs, batch_size: int) -> Callable[[], int]:
+    """``mtpeft``'s prediction path (collate, routed forward, head, decode) over single-task windows."""
     task = inputs.features[0].task
 
     def step() -> int:
-        predict_features(model, task, inputs.features, batch_size=len(inputs.features))
+        predict_features(model, task, inputs.features, batch_size=batch_size)
         return inputs.tokens
 
     return step
 
 
-def bare_forward_step(base: nn.Module, inputs: Inputs) -> Callable[[], int]:
-    """The frozen backbone's own forward over the same tokens, without gradients."""
+def bare_forward_step(base: nn.Module, inputs: Inputs, batch_size: int) -> Callable[[], int]:
+    """A forward of ``base`` (the frozen backbone, or a PEFT model) over the same tokens and
+    batches, without gradients."""
 
     def step() -> int:
         base.eval()
         with torch.no_grad():
-            base(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask)
+            for start in range(0, inputs.input_ids.shape[0], batch_size):
+                rows = slice(start, start + batch_size)
+                base(input_ids=inputs.input_ids[rows], attention_mask=inputs.attention_mask[rows])
         return inputs.tokens
 
     return step

@@ -109,6 +109,12 @@ def test_a_folder_holding_another_config_is_an_error(tmp_path):
     changed = expand_sweep(sweep_config(tmp_path / "sweep", max_steps=3))
     with pytest.raises(MtpeftError, match=r"training.max_steps: 2 -> 3"):
         prepare(changed)
+    # a run saved before a field existed (here: without evaluation.ece_bins) is the same config at its default
+    saved = plan.runs[0].path / "config.yaml"
+    data = yaml.safe_load(saved.read_text())
+    del data["evaluation"]["ece_bins"]
+    saved.write_text(yaml.safe_dump(data))
+    assert prepare(plan)[plan.runs[0].name] == FINISHED
 
 
 def test_print_commands_lists_the_unfinished_runs(tmp_path):

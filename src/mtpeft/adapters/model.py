@@ -244,9 +244,12 @@ class MultiAdapterBackbone(nn.Module):
             hidden = self.inner_model(
                 input_ids=torch.cat([input_ids, input_ids]), attention_mask=doubled_mask
             ).last_hidden_state  # (2B, T, H)
-        shared, private = hidden[:b], hidden[b:]
-        has_both = torch.tensor([bool(r.shared and r.private) for r in routes], device=hidden.device)
+        shared, private = hidden.split(b)  # backward: one concatenation, not two zero-padded slices
+        both = [bool(r.shared and r.private) for r in routes]
         fused = self.output_fusion(shared, private)
+        if all(both):
+            return fused
+        has_both = torch.tensor(both, device=hidden.device)
         # Rows with only one kind of adapter keep that representation unfused.
         only_private = torch.tensor([not r.shared for r in routes], device=hidden.device)
         single = torch.where(only_private[:, None, None], private, shared)

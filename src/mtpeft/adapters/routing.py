@@ -14,19 +14,31 @@ Outside a :meth:`AdapterRouter.route` block the hooks do nothing: the model is p
 active adapters summed). The adapters therefore save and load with plain ``peft``.
 
 Rows are given as a ``slice`` (a contiguous block: a view, no copy) or a ``LongTensor`` of row
-indices. When the blocks of a group tile the batch in order, their deltas are concatenated; else
-they are scattered with an out-of-place ``index_add`` (autograd-safe).
+indices. How the hook keeps its cost close to one LoRA of the summed rank (``benchmarks/``):
+
+* the scaling multiplies the rank-``r`` activations ``h = A dropout(x) * scaling``, not the
+  ``(rows, out)`` delta (for mtpeft's default ``alpha = 2 r`` the result is bit-identical);
+* where row blocks are slices, every block's adapters are applied as ONE matmul of their
+  concatenated ``h`` with their concatenated ``B``;
+* the scalar gate of :class:`~mtpeft.adapters.fusion.GatedFusion` is linear in (shared, private),
+  so at layer placement it is evaluated at rank level, ``z = sum_a (w_a B_a) . h_a + b``, and
+  ``g S + (1 - g) P = sum_shared B_a (g h_a) + sum_private B_a ((1 - g) h_a)``: no ``(rows, out)``
+  tensor besides the projection's own output. Other fusions get the dense deltas ``S`` and ``P``;
+* without autograd (evaluation) the deltas are accumulated into the projection's output in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from peft.tuners.lora import LoraLayer
 from torch import Tensor, nn
+
+from mtpeft.adapters.fusion import GatedFusion
 
 Rows = slice | Tensor
 
@@ -63,39 +75,178 @@ def _as_index(rows: Rows, device: torch.device) -> Tensor:
     return rows.to(device)
 
 
-def _tiles_in_order(groups: Mapping[str, Rows], batch_size: int) -> bool:
-    position = 0
-    for rows in groups.values():
-        if not isinstance(rows, slice) or rows.start != position:
-            return False
-        position = rows.stop
-    return position == batch_size
+@dataclass
+class _Part:
+    """One adapter's contribution to one projection: ``B h`` on ``rows``."""
+
+    rows: Rows
+    h: Tensor  # (len(rows), ..., r): A dropout(x[rows]) * scaling
+    weight: Tensor  # (out, r): LoRA B
+    shared: bool
 
 
-def _lora_delta(layer: LoraLayer, name: str, x: Tensor) -> Tensor:
-    lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
-    x = x.to(lora_a.weight.dtype)
-    return lora_b(lora_a(layer.lora_dropout[name](x))) * layer.scaling[name]
+def _row_inputs(x: Tensor, rows: Sequence[Rows], batch_size: int) -> list[Tensor]:
+    """``x[r]`` for each ``r``. Partial slices come from ONE ``split`` of ``x``, whose backward is one
+    concatenation; indexing each slice instead would scatter each gradient into a zero tensor of
+    ``x``'s full size."""
+    partial = [r for r in rows if isinstance(r, slice) and not _covers_all(r, batch_size)]
+    chunks: dict[tuple[int, int], Tensor] = {}
+    if partial:
+        cuts = sorted({0, batch_size, *(r.start for r in partial), *(r.stop for r in partial)})
+        pieces = x.split([hi - lo for lo, hi in zip(cuts, cuts[1:])])
+        chunks = {(lo, hi): piece for lo, hi, piece in zip(cuts, cuts[1:], pieces)}
+    out = []
+    for r in rows:
+        if _covers_all(r, batch_size):
+            out.append(x)
+        elif isinstance(r, slice) and (r.start, r.stop) in chunks:
+            out.append(chunks[(r.start, r.stop)])
+        else:  # index rows, or a slice spanning several chunks
+            out.append(x[r])
+    return out
 
 
-def _summed_delta(layer: LoraLayer, x: Tensor, groups: Mapping[str, Rows], batch_size: int) -> Tensor | None:
-    """Sum over adapters of their deltas on their rows, as a full-batch tensor; None if no adapter."""
-    groups = {name: rows for name, rows in groups.items() if name in layer.lora_A}
-    if not groups:
-        return None
-    if len(groups) > 1 and _tiles_in_order(groups, batch_size):
-        return torch.cat([_lora_delta(layer, name, x[rows]) for name, rows in groups.items()], dim=0)
-    total: Tensor | None = None
-    for name, rows in groups.items():
-        if _covers_all(rows, batch_size):
-            delta = _lora_delta(layer, name, x)
-            total = delta if total is None else total + delta
+def _without_dropout(module: nn.Module) -> bool:
+    return isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and (module.p == 0 or not module.training))
+
+
+def _parts(layer: LoraLayer, x: Tensor, plan: RoutingPlan) -> list[_Part]:
+    """Rank-level activations of every adapter of ``plan`` present in ``layer``: shared ones, then
+    private ones, in plan order (the order in which dropout draws its masks).
+
+    Adapters without active dropout (evaluation, ``lora_dropout=0``) that read the same rows share
+    ONE matmul with their concatenated ``A``: the input is read once.
+    """
+    groups = [(name, rows, shared) for shared, kind in ((True, plan.shared), (False, plan.private))
+              for name, rows in kind.items() if name in layer.lora_A]
+    inputs = _row_inputs(x, [rows for _, rows, _ in groups], plan.batch_size)
+    hs: list[Tensor | None] = [None] * len(groups)
+    same_input: dict[int, list[int]] = {}
+    for i, (name, _, _) in enumerate(groups):
+        if _without_dropout(layer.lora_dropout[name]):
+            same_input.setdefault(id(inputs[i]), []).append(i)
+    for members in same_input.values():
+        weights = [layer.lora_A[groups[i][0]].weight for i in members]
+        if len(members) < 2 or len({w.dtype for w in weights}) > 1:
             continue
-        delta = _lora_delta(layer, name, x[rows])
+        joint = F.linear(inputs[members[0]].to(weights[0].dtype), torch.cat(weights))  # (rows, ..., sum r)
+        for i, h in zip(members, joint.split([w.shape[0] for w in weights], dim=-1)):
+            hs[i] = h * layer.scaling[groups[i][0]]
+    parts = []
+    for (name, rows, shared), x_rows, h in zip(groups, inputs, hs):
+        lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
+        if lora_b.bias is not None:
+            raise NotImplementedError(f"adapter {name!r}: routing supports LoRA without lora_bias")
+        if h is None:
+            h = lora_a(layer.lora_dropout[name](x_rows.to(lora_a.weight.dtype))) * layer.scaling[name]
+        parts.append(_Part(rows, h, lora_b.weight, shared))
+    return parts
+
+
+def _blocks(rows: Sequence[slice], batch_size: int) -> list[tuple[int, int, list[int]]]:
+    """Maximal row blocks ``(lo, hi, indices of the slices covering the block)`` tiling the batch."""
+    cuts = sorted({0, batch_size, *(r.start for r in rows), *(r.stop for r in rows)})
+    return [(lo, hi, [i for i, r in enumerate(rows) if r.start <= lo and hi <= r.stop]) for lo, hi in zip(cuts, cuts[1:])]
+
+
+def _block_rows(value: Tensor, rows: slice, lo: int, hi: int) -> Tensor:
+    return value if (rows.start, rows.stop) == (lo, hi) else value[lo - rows.start : hi - rows.start]
+
+
+def _scatter_sum(values: Sequence[Tensor], rows: Sequence[Rows], batch_size: int) -> Tensor:
+    """Full-batch ``(batch_size, ...)`` sum of ``values[i]`` placed on ``rows[i]`` (zeros elsewhere)."""
+    if len(values) == 1 and _covers_all(rows[0], batch_size):
+        return values[0]
+    if all(isinstance(r, slice) for r in rows):
+        pieces = []
+        for lo, hi, covering in _blocks(rows, batch_size):
+            block = [_block_rows(values[i], rows[i], lo, hi) for i in covering]
+            piece = block[0] if block else values[0].new_zeros((hi - lo, *values[0].shape[1:]))
+            for other in block[1:]:
+                piece = piece + other
+            pieces.append(piece)
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    total: Tensor | None = None
+    for value, r in zip(values, rows):
+        if _covers_all(r, batch_size):
+            total = value if total is None else total + value
+            continue
         if total is None:
-            total = delta.new_zeros((batch_size, *delta.shape[1:]))
-        total = total.index_add(0, _as_index(rows, delta.device), delta)
+            total = value.new_zeros((batch_size, *value.shape[1:]))
+        total = total.index_add(0, _as_index(r, value.device), value)
     return total
+
+
+def _add_deltas(output: Tensor, parts: Sequence[_Part], batch_size: int) -> Tensor:
+    """``output + sum_parts B h`` on each part's rows; one matmul per row block where rows are slices."""
+    if not all(isinstance(p.rows, slice) for p in parts):
+        deltas = [F.linear(p.h, p.weight) for p in parts]
+        return output + _scatter_sum(deltas, [p.rows for p in parts], batch_size).to(output.dtype)
+    in_place = not torch.is_grad_enabled() and output.is_contiguous() and all(p.h.dtype == output.dtype for p in parts)
+    pieces = []
+    for lo, hi, covering in _blocks([p.rows for p in parts], batch_size):
+        if not covering:
+            pieces.append(output.new_zeros((hi - lo, *output.shape[1:])))
+            continue
+        hs = [_block_rows(parts[i].h, parts[i].rows, lo, hi) for i in covering]
+        h = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)  # (rows, ..., sum r)
+        weight = parts[covering[0]].weight if len(hs) == 1 else torch.cat([parts[i].weight for i in covering], dim=1)
+        if in_place:  # evaluation: accumulate into the projection's output, no (rows, out) temporary
+            block = output[lo:hi]
+            block.view(-1, block.shape[-1]).addmm_(h.reshape(-1, h.shape[-1]), weight.t())
+        else:
+            pieces.append(F.linear(h, weight))
+    if in_place:
+        return output
+    delta = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    return output + delta.to(output.dtype)
+
+
+def _is_scalar_gate(fusion: nn.Module) -> bool:
+    return isinstance(fusion, GatedFusion) and fusion.gate_rank == 0
+
+
+def _fuse_rows_mask(plan: RoutingPlan, device: torch.device) -> Tensor | None:
+    """``(B, 1, ..., 1)``-broadcastable bool mask of the fused rows; None when all rows are fused."""
+    if _covers_all(plan.fuse_rows, plan.batch_size):
+        return None
+    mask = torch.zeros(plan.batch_size, dtype=torch.bool, device=device)
+    mask[_as_index(plan.fuse_rows, device)] = True
+    return mask
+
+
+def _gate_at_rank_level(fusion: GatedFusion, parts: list[_Part], plan: RoutingPlan) -> list[_Part]:
+    """Parts whose ``h`` carry the gate: ``g h`` (shared) and ``(1 - g) h`` (private) on fused rows."""
+    out_features = parts[0].weight.shape[0]
+    weight = fusion.gate.weight  # (1, 2 out): [w_S, w_P] over cat([S, P])
+    halves = weight[:, :out_features], weight[:, out_features:]
+    logits = [F.linear(p.h, (halves[0] if p.shared else halves[1]).to(p.h.dtype) @ p.weight) for p in parts]
+    z = _scatter_sum(logits, [p.rows for p in parts], plan.batch_size) + fusion.gate.bias.to(parts[0].h.dtype)
+    g = torch.sigmoid(z)  # (B, ..., 1)
+    coefficient_shared, coefficient_private = g, 1 - g
+    mask = _fuse_rows_mask(plan, g.device)
+    if mask is not None:  # rows outside fuse_rows: plain S + P
+        mask = mask.view(-1, *([1] * (g.dim() - 1)))
+        coefficient_shared = torch.where(mask, g, torch.ones_like(g))
+        coefficient_private = torch.where(mask, coefficient_private, torch.ones_like(g))
+    return [
+        _Part(p.rows, p.h * (coefficient_shared if p.shared else coefficient_private)[p.rows], p.weight, p.shared)
+        for p in parts
+    ]
+
+
+def _fuse_dense(fusion: nn.Module, parts: list[_Part], plan: RoutingPlan) -> Tensor:
+    """``fusion(S, P)`` on the fused rows, ``S + P`` elsewhere, from the dense deltas."""
+    dense = {}
+    for kind in (True, False):
+        chosen = [p for p in parts if p.shared is kind]
+        dense[kind] = _scatter_sum([F.linear(p.h, p.weight) for p in chosen], [p.rows for p in chosen], plan.batch_size)
+    shared, private = dense[True], dense[False]
+    if _covers_all(plan.fuse_rows, plan.batch_size):
+        return fusion(shared, private)
+    index = _as_index(plan.fuse_rows, shared.device)
+    fused = fusion(shared.index_select(0, index), private.index_select(0, index))
+    return (shared + private).index_copy(0, index, fused)
 
 
 def fusion_key(module_name: str) -> str:
@@ -151,22 +302,15 @@ class AdapterRouter:
             plan = self._plan
             if plan is None:
                 return None
-            x = args[0]
-            shared = _summed_delta(module, x, plan.shared, plan.batch_size)
-            private = _summed_delta(module, x, plan.private, plan.batch_size)
-            if shared is None and private is None:
+            parts = _parts(module, args[0], plan)
+            if not parts:
                 return output
-            if shared is None or private is None:
-                delta = shared if private is None else private
-            elif fusion is None or plan.fuse_rows is None:
-                delta = shared + private
-            elif _covers_all(plan.fuse_rows, plan.batch_size):
-                delta = fusion(shared, private)
-            else:
-                index = _as_index(plan.fuse_rows, shared.device)
-                fused = fusion(shared.index_select(0, index), private.index_select(0, index))
-                delta = (shared + private).index_copy(0, index, fused)
-            return output + delta.to(output.dtype)
+            kinds = {p.shared for p in parts}
+            if fusion is not None and plan.fuse_rows is not None and len(kinds) == 2:
+                if not _is_scalar_gate(fusion):
+                    return output + _fuse_dense(fusion, parts, plan).to(output.dtype)
+                parts = _gate_at_rank_level(fusion, parts, plan)
+            return _add_deltas(output, parts, plan.batch_size)
 
         return hook
 

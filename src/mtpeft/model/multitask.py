@@ -141,7 +141,8 @@ class MultiTaskModel(nn.Module):
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
         tasks_per_row = [t for t, r in zip(batch.tasks, rows) for _ in range(r.stop - r.start)]
         hidden = self.backbone(input_ids, attention_mask, tasks=tasks_per_row)  # (B, T, H)
-        per_task = {t: hidden[r] for t, r in zip(batch.tasks, rows)}
+        # split, not one slice per task: its backward is one concatenation, not zero-padded copies
+        per_task = dict(zip(batch.tasks, hidden.split([r.stop - r.start for r in rows])))
 
         level2 = [t for t in batch.tasks if self.levels.get(t) == 2]
         if self.cross_level is not None and level2:
@@ -160,7 +161,11 @@ class MultiTaskModel(nn.Module):
                 per_task[task] = enriched[start : start + n]
                 start += n
 
-        return {t: per_task[t][:, : batch.batches[t]["input_ids"].shape[1]] for t in batch.tasks}
+        width = input_ids.shape[1]
+        return {
+            t: per_task[t] if (n := batch.batches[t]["input_ids"].shape[1]) == width else per_task[t][:, :n]
+            for t in batch.tasks
+        }
 
     def forward(self, batch: MultiTaskBatch) -> MultiTaskOutput:
         """Per-task losses (tasks whose batch has targets) and head outputs."""

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from mtpeft.config import dump_config
+from mtpeft.config import config_from_dict, dump_config
 from mtpeft.errors import MtpeftError
 from mtpeft.sweep.spec import SweepPlan, SweepRun
 from mtpeft.training.run_folder import CONFIG_FILE, config_differences
@@ -65,8 +65,9 @@ def _check_same_config(run: SweepRun) -> None:
     saved_path = run.path / CONFIG_FILE
     if not saved_path.is_file():
         return
-    saved = yaml.safe_load(saved_path.read_text()) or {}
-    differences = config_differences(saved, run.config.model_dump(mode="json"))
+    # Validated first, so a field added to the schema since (saved without it) compares as its default.
+    saved = config_from_dict(yaml.safe_load(saved_path.read_text()) or {}, str(saved_path))
+    differences = config_differences(saved.model_dump(mode="json"), run.config.model_dump(mode="json"))
     if differences:
         raise MtpeftError(f"{run.path} holds a run of a different config ({'; '.join(differences[:5])}"
                           f"{'; ...' if len(differences) > 5 else ''}); use another output_dir or remove it")
