@@ -1,7 +1,7 @@
 """Timing and memory measurement for the step benchmark: interleaved rounds, medians, peak memory.
 
-Timing: every variant is warmed up (that step also measures its peak memory), then the variants run in rounds, one step each per round, in
-serpentine order (forward in even rounds, reversed in odd ones) so that a slow drift of the
+Timing: every variant is warmed up (that step also measures its peak memory), then the variants
+run in rounds, one step each per round, in serpentine order (forward in even rounds, reversed in odd ones) so that a slow drift of the
 machine's load hits every variant alike. Ratios are taken within a round (paired) as well as
 between medians.
 
@@ -132,6 +132,26 @@ def _proc_status_kib(field_name: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field_name}")
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
+
+
+def keep_freed_memory(limit: int = 1 << 30) -> bool:
+    """Make glibc keep freed blocks up to ``limit`` bytes for reuse (True if it accepted).
+
+    By default glibc serves large blocks with ``mmap`` and gives the top of the heap back to the OS
+    above a threshold it moves as it goes, so a step may page-fault again (zero-fill, in the
+    kernel) memory that the previous step freed, by an amount that depends on what ran before it:
+    here up to a second of a 10-second step. Keeping freed memory measures every variant in steady
+    state, as jemalloc or tcmalloc would (PyTorch's CPU tuning guide recommends either). Peak
+    memory stays exact: :func:`step_peak_bytes` trims the heap before each measured step.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_TRIM_THRESHOLD, limit)) and bool(libc.mallopt(_M_MMAP_THRESHOLD, limit))
+    except (OSError, AttributeError):
+        return False
+
+
 def _release_free_memory() -> None:
     gc.collect()
     try:
@@ -164,6 +184,15 @@ def step_peak_bytes(variant: Variant, device: torch.device) -> int:
     before = _proc_status_kib("VmRSS")
     variant.step()
     return (_proc_status_kib("VmHWM") - before) * 1024
+
+
+def profile_table(variant: Variant, rows: int = 20) -> str:
+    """torch.profiler's table of one step of ``variant``, operators sorted by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        variant.step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 # ----------------------------------------------------------------------------------- statistics

@@ -51,13 +51,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lora-dropout", type=float, default=StrategyConfig().lora_dropout,
                         help="LoRA dropout of every adapter, peer included (default: mtpeft's default)")
     parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda")
-    parser.add_argument("--dtype", default="auto", choices=["auto", *_DTYPES], help="auto: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument("--dtype", default="auto", choices=["auto", *_DTYPES],
+                        help="auto: bfloat16 on cuda, float32 on cpu")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: stable on a shared machine; 0 = torch's default)")
     parser.add_argument("--layers", type=int, default=None, help="keep only the first N layers (smoke tests)")
     parser.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
+    parser.add_argument("--glibc-malloc-defaults", action="store_true",
+                        help="leave glibc's trim and mmap thresholds alone (default: keep freed memory; measure.py)")
     parser.add_argument("--only", nargs="+", default=None, help="measure only these variants (names as in the table)")
+    parser.add_argument("--profile", nargs="+", default=[], metavar="VARIANT",
+                        help="after the rounds, print torch.profiler's operator table of one step of each")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.profile) - set(args.only or args.profile))
+    if unknown:
+        parser.error(f"--profile {unknown}: not among the variants measured (--only)")
     if min(args.repeats, args.batch, args.eval_batches) < 1 or args.seq < 2:
         parser.error("--repeats, --batch and --eval-batches must be >= 1, --seq >= 2")
     return args
@@ -74,7 +82,8 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     t0 = time.perf_counter()
     base = v.load_base(args.model, device, dtype, args.layers)
     hidden, vocab = int(base.config.hidden_size), int(base.config.vocab_size)
-    log(f"backbone {args.model}: {sum(p.numel() for p in base.parameters()):,} parameters, {time.perf_counter() - t0:.1f} s")
+    count = sum(p.numel() for p in base.parameters())
+    log(f"backbone {args.model}: {count:,} parameters, {time.perf_counter() - t0:.1f} s")
     one = v.make_inputs([single], args.batch, args.seq, vocab, device)
     mixed = v.make_inputs(tasks, args.batch, args.seq, vocab, device)
     evaluation = v.make_inputs([single], args.batch * args.eval_batches, args.seq, vocab, device, seed=1)
@@ -104,7 +113,7 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     add("peer", f"plain PEFT LoRA loop, one adapter r={peer_rank}",
         lambda _: v.peft_peer_step(v.peft_model(v.sharing_copy(base), {"peer": peer_rank}, cfg), head(), one))
     pair = {"shared": cfg.shared_rank, "private": cfg.private_rank}
-    add("peer_pair", f"plain PEFT LoRA loop, two adapters r={cfg.shared_rank}+{cfg.private_rank} summed (own dropout each)",
+    add("peer_pair", f"plain PEFT LoRA loop, adapters r={cfg.shared_rank} + r={cfg.private_rank} summed",
         lambda _: v.peft_peer_step(v.peft_model(v.sharing_copy(base), pair, cfg), head(), one))
     single_task("s2", "S2 shared LoRA, single-task batch", cfg.model_copy(update={"name": "s2"}))
     s3a = multitask("s3a_layer", cfg)  # layer placement; also serves mixed, loop, pcgrad and predict
@@ -134,12 +143,13 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     facts["shared_parameters"] = s3a.shared_parameters()
     add("pcgrad", "S3a layer, mixed batch, PCGrad on the shared adapter (one backward per task)",
         lambda ph: v.mtpeft_step(s3a, [mixed_batch], v.strategy_for("pcgrad", tasks), ph, record))
-    add("predict", f"mtpeft prediction (S3a layer), {args.eval_batches} batches per call: collate, forward, head, decode",
+    add("predict", f"mtpeft prediction (S3a layer), {args.eval_batches} batches a call: collate, forward, head, decode",
         lambda _: v.predict_step(s3a, evaluation, args.batch))
     add("bare", "frozen backbone forward, no grad, same tokens and batches",
         lambda _: v.bare_forward_step(base, evaluation, args.batch))
     add("peer_fwd", f"plain PEFT forward, one unmerged adapter r={peer_rank}, no grad, same batches",
-        lambda _: v.bare_forward_step(v.peft_model(v.sharing_copy(base), {"peer": peer_rank}, cfg), evaluation, args.batch))
+        lambda _: v.bare_forward_step(v.peft_model(v.sharing_copy(base), {"peer": peer_rank}, cfg), evaluation,
+                                      args.batch))
     return out, facts
 
 
@@ -157,7 +167,8 @@ def print_table(timings: measure.Timings, peaks: dict[str, int], rows: list[meas
         cpu = measure.spread(timings.cpu_seconds[name])["median"]
         peak = f"{peaks[name] / 2**20:.0f}" if name in peaks else "-"
         print(f"{name:<11} {timings.tokens_per_s(name):>9.0f} {s['median']:>7.2f} {s['q1']:>5.2f}-{s['q3']:<6.2f} "
-              f"{s['min']:>5.2f}-{s['max']:<6.2f} {cpu:>6.2f} {ratio(name, 'floor'):>7} {ratio(name, 'peer'):>6} {peak:>8}")
+              f"{s['min']:>5.2f}-{s['max']:<6.2f} {cpu:>6.2f} {ratio(name, 'floor'):>7} {ratio(name, 'peer'):>6} "
+              f"{peak:>8}")
 
 
 def print_targets(targets: list[dict]) -> None:
@@ -170,10 +181,21 @@ def print_targets(targets: list[dict]) -> None:
         print(f"  {status:<6} {t['name']:<58} {value:>6} {t['op']} {t['limit']}{paired}{cpu}")
 
 
-def machine(load_before: tuple[float, ...]) -> dict:
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(load_before: tuple[float, ...], kept_freed_memory: bool) -> dict:
     return {
+        "malloc_keeps_freed_memory": kept_freed_memory,
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _cpu_name(),
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -186,12 +208,15 @@ def machine(load_before: tuple[float, ...]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    dtype = _DTYPES[args.dtype] if args.dtype != "auto" else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    default_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = _DTYPES[args.dtype] if args.dtype != "auto" else default_dtype
     if device.type == "cpu" and args.threads > 0:
         torch.set_num_threads(args.threads)
+    kept_freed_memory = not args.glibc_malloc_defaults and measure.keep_freed_memory()
     started = time.perf_counter()
     log = lambda message: print(f"[{time.perf_counter() - started:5.0f} s] {message}", flush=True)  # noqa: E731
-    command = "python benchmarks/step.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/step.py " + " ".join(shlex.quote(a) for a in given)
     load_before = os.getloadavg()
 
     variants, facts = build_variants(args, device, dtype, log)
@@ -199,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     peaks = measure.warm_up(variants, device, log, memory=memory)
     timings = measure.run_rounds(variants, args.repeats, device, log)
 
+    for name in args.profile:
+        print(f"\nprofile of one {name} step (self time per operator):")
+        print(measure.profile_table(next(x for x in variants if x.name == name)))
     record, shared = facts.pop("pcgrad_record"), facts.pop("shared_parameters")
     if record.per_task_bytes:
         facts["pcgrad_gradient_memory"] = v.gradient_memory(record, shared)
@@ -213,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "arguments": {k: str(x) if isinstance(x, Path) else x for k, x in vars(args).items()},
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
-            "machine": machine(load_before),
+            "machine": machine(load_before, kept_freed_memory),
             "elapsed_s": time.perf_counter() - started,
             "variants": {
                 x.name: {

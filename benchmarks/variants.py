@@ -73,7 +73,9 @@ def load_base(name: str, device: torch.device, dtype: torch.dtype, layers: int |
     return model.requires_grad_(False)
 
 
-def load_base_4bit(name: str, base: nn.Module, device: torch.device, dtype: torch.dtype, layers: int | None) -> nn.Module:
+def load_base_4bit(
+    name: str, base: nn.Module, device: torch.device, dtype: torch.dtype, layers: int | None
+) -> nn.Module:
     """The same backbone in 4-bit NF4, by the path ``mtpeft`` itself takes (a safetensors folder)."""
     if name in ("embedded", "tiny") and layers is None:
         model = load_backbone(name, dtype=dtype, load_in_4bit=True, with_tokenizer=False).model
@@ -220,7 +222,9 @@ def peft_peer_step(model: nn.Module, head: TokenHead, inputs: Inputs) -> Callabl
     return step
 
 
-def build_multitask(base: nn.Module, cfg: StrategyConfig, levels: dict[str, int], device: torch.device) -> MultiTaskModel:
+def build_multitask(
+    base: nn.Module, cfg: StrategyConfig, levels: dict[str, int], device: torch.device
+) -> MultiTaskModel:
     """``mtpeft.model.build.build_model`` with a token head for every task (the benchmark's common loss)."""
     plan = plan_strategy(cfg, levels)
     routed = MultiAdapterBackbone(

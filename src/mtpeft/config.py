@@ -124,6 +124,8 @@ class EvaluationConfig(_Strict):
     batch_size: int = Field(16, ge=1)
     before_training: bool = False
     """Also evaluate the untrained model on dev (step 0), reported next to the final metrics."""
+    report: bool = False
+    """After training, write ``report.html`` and ``report.md`` into the run folder (``mtpeft report``)."""
 
 
 class RunConfig(_Strict):

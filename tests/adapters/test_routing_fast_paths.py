@@ -117,7 +117,8 @@ def test_dropout_draws_one_mask_per_adapter_on_its_rows_in_plan_order(input_ids)
     layer = next(m for m in model.inner_model.modules() if isinstance(m, LoraLayer))
     calls = []
     for adapter in ADAPTERS:
-        layer.lora_dropout[adapter].register_forward_hook(lambda m, a, o, name=adapter: calls.append((name, a[0].shape[0])))
+        record = lambda module, args, output, name=adapter: calls.append((name, args[0].shape[0]))  # noqa: E731
+        layer.lora_dropout[adapter].register_forward_hook(record)
     torch.manual_seed(0)
     first = model(input_ids, tasks=ROW_TASKS["grouped"])
     # shared on c, b, b, a, a; then private_b (first seen on row 1) on b, b; private_a on a, a, d

@@ -43,6 +43,23 @@ def test_refuses_to_overwrite_and_checks_the_config_on_resume(tmp_path):
         create_run_folder(config_from_dict({"output_dir": str(tmp_path / "nothing"), "tasks": [{"id": "x"}]}), resume=True)
 
 
+def test_overwrite_replaces_a_run_folder_and_nothing_else(tmp_path):
+    first = create_run_folder(_config(tmp_path, max_steps=7))
+    (first.path / "final_metrics.json").write_text("{}")
+    folder = create_run_folder(_config(tmp_path, max_steps=9), overwrite=True)
+    assert not (folder.path / "final_metrics.json").exists()
+    assert yaml.safe_load((folder.path / "config.yaml").read_text())["training"]["max_steps"] == 9
+    with pytest.raises(MtpeftError, match="exclude each other"):
+        create_run_folder(_config(tmp_path), overwrite=True, resume=True)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    config = config_from_dict({"output_dir": str(other), "tasks": [{"id": "x"}]})
+    with pytest.raises(MtpeftError, match="not a run folder"):
+        create_run_folder(config, overwrite=True)
+    assert (other / "keep.txt").read_text() == "mine"
+
+
 def test_jsonl_append_sanitise_and_truncate(tmp_path):
     log = JsonlWriter(tmp_path / "train_log.jsonl")
     for step in (1, 2, 3, 4):

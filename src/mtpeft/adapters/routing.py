@@ -107,7 +107,9 @@ def _row_inputs(x: Tensor, rows: Sequence[Rows], batch_size: int) -> list[Tensor
 
 
 def _without_dropout(module: nn.Module) -> bool:
-    return isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and (module.p == 0 or not module.training))
+    if isinstance(module, nn.Identity):
+        return True
+    return isinstance(module, nn.Dropout) and (module.p == 0 or not module.training)
 
 
 def _parts(layer: LoraLayer, x: Tensor, plan: RoutingPlan) -> list[_Part]:
@@ -146,7 +148,9 @@ def _parts(layer: LoraLayer, x: Tensor, plan: RoutingPlan) -> list[_Part]:
 def _blocks(rows: Sequence[slice], batch_size: int) -> list[tuple[int, int, list[int]]]:
     """Maximal row blocks ``(lo, hi, indices of the slices covering the block)`` tiling the batch."""
     cuts = sorted({0, batch_size, *(r.start for r in rows), *(r.stop for r in rows)})
-    return [(lo, hi, [i for i, r in enumerate(rows) if r.start <= lo and hi <= r.stop]) for lo, hi in zip(cuts, cuts[1:])]
+    return [
+        (lo, hi, [i for i, r in enumerate(rows) if r.start <= lo and hi <= r.stop]) for lo, hi in zip(cuts, cuts[1:])
+    ]
 
 
 def _block_rows(value: Tensor, rows: slice, lo: int, hi: int) -> Tensor:

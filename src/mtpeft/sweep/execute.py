@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -263,8 +264,8 @@ def commands(plan: SweepPlan, states: dict[str, str]) -> list[str]:
         state = states[run.name]
         if state == FINISHED:
             continue
-        command = "mtpeft " + " ".join(train_argv(config_path(plan, run), resume=state == RESUME))
+        command = shlex.join(["mtpeft", *train_argv(config_path(plan, run), resume=state == RESUME)])
         if state == RESTART:
-            command = f"rm -rf {run.path} && {command}"
+            command = f"rm -rf {shlex.quote(str(run.path))} && {command}"
         lines.append(command)
     return lines

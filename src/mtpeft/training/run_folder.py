@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -200,13 +201,16 @@ def create_run_folder(
     *,
     argv: Sequence[str] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     dump: Callable[[Any, Path], None] | None = None,
 ) -> RunFolder:
     """Create (or, with ``resume``, reopen) ``config.output_dir``; write ``config.yaml`` and ``environment.json``.
 
     ``config`` is a :class:`mtpeft.config.RunConfig`. A new run refuses a folder that already holds
-    a ``config.yaml``; a resumed run refuses a config that differs from the saved one (the message
-    lists the differing fields). On resume, ``environment.json`` gains a ``resumed`` entry.
+    a ``config.yaml`` unless ``overwrite`` (then that run folder is deleted first; a folder that
+    is not a run folder is never deleted); a resumed run refuses a config that differs from the
+    saved one (the message lists the differing fields). On resume, ``environment.json`` gains a
+    ``resumed`` entry.
     """
     from mtpeft.config import dump_config
 
@@ -215,6 +219,8 @@ def create_run_folder(
     config_path = folder.path / CONFIG_FILE
     env_path = folder.path / ENVIRONMENT_FILE
     current = config.model_dump(mode="json")
+    if resume and overwrite:
+        raise MtpeftError("--resume and --overwrite exclude each other")
     if resume:
         if not config_path.is_file():
             raise MtpeftError(f"cannot resume: {config_path} does not exist (no run was started in {folder.path})")
@@ -229,9 +235,14 @@ def create_run_folder(
         _write_text_atomic(env_path, json.dumps(jsonable(environment), indent=2))
         return folder
     if config_path.exists():
-        raise MtpeftError(
-            f"{folder.path} already holds a run ({CONFIG_FILE}); resume it with --resume or choose another output_dir"
-        )
+        if not overwrite:
+            raise MtpeftError(
+                f"{folder.path} already holds a run ({CONFIG_FILE}); resume it with --resume, replace it with "
+                "--overwrite, or choose another output_dir (e.g. output_dir=runs/other)"
+            )
+        shutil.rmtree(folder.path)
+    elif overwrite and folder.path.exists() and any(folder.path.iterdir()):
+        raise MtpeftError(f"--overwrite: {folder.path} is not a run folder (no {CONFIG_FILE}); not deleting it")
     folder.path.mkdir(parents=True, exist_ok=True)
     dump(config, config_path)
     _write_text_atomic(env_path, json.dumps(jsonable(environment_info(config.seed, argv)), indent=2))

@@ -1,0 +1,53 @@
+"""The step benchmark runs end to end on the tiny model and reports every variant and target."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "step.py"
+
+
+@pytest.fixture
+def step(monkeypatch):
+    """The script as a module, leaving the session's environment, path and modules as they were."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the script sets it by default; restored after
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    spec = importlib.util.spec_from_file_location("benchmark_step", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    for name in set(sys.modules) - before:
+        if name in ("measure", "variants", "targets"):
+            del sys.modules[name]
+
+
+def test_benchmark_measures_every_variant_and_target(step, tmp_path):
+    out = tmp_path / "bench.json"
+    # --threads 0 keeps torch's thread count (the script's default of 1 would outlive the test)
+    argv = ["--model", "tiny", "--repeats", "2", "--batch", "6", "--seq", "8", "--threads", "0", "--json", str(out)]
+    assert step.main(argv) == 0
+    result = json.loads(out.read_text())
+
+    expected = {"floor", "peer", "peer_pair", "s2", "s3a_layer", "s3a_output", "s3b", "s5", "mixed", "loop",
+                "pcgrad", "predict", "bare", "peer_fwd"}
+    assert set(result["variants"]) == expected
+    for name, variant in result["variants"].items():
+        assert len(variant["seconds"]) == 2 and min(variant["seconds"]) > 0, name
+        assert variant["tokens"] > 0 and variant["tokens_per_s"] > 0, name
+    assert result["variants"]["mixed"]["tokens"] == result["variants"]["loop"]["tokens"] == 6 * 8
+    assert result["variants"]["predict"]["tokens"] == result["variants"]["bare"]["tokens"] == 2 * 6 * 8
+
+    targets = {t["name"]: t for t in result["targets"]}
+    assert all(t["value"] is not None and t["value"] > 0 for t in targets.values())
+    gradient = result["facts"]["pcgrad_gradient_memory"]
+    assert len(gradient["per_task_bytes"]) == len(result["facts"]["tasks"])
+    assert set(gradient["per_task_bytes"].values()) == {gradient["shared_parameter_bytes"]}
+    s5 = targets["S5 frozen-weight bytes / float32 backbone bytes"]["value"]
+    assert 0 < s5 < 1  # the 4-bit linear layers are smaller; the tiny model is mostly embedding
+    assert result["command"].startswith("python benchmarks/step.py --model tiny")
