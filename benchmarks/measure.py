@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,9 @@ class Timings:
     cpu_seconds: dict[str, list[float]]
     tokens: dict[str, int]
     phases: dict[str, dict[str, list[float]]]
+    system_seconds: dict[str, list[float]] = field(default_factory=dict)
+    """Kernel CPU time of each step (page faults: zero-filling memory the allocator asked for)."""
+    minor_faults: dict[str, list[int]] = field(default_factory=dict)
 
     def median(self, name: str) -> float:
         return statistics.median(self.seconds[name])
@@ -79,6 +83,8 @@ def run_rounds(
     seconds: dict[str, list[float]] = {v.name: [] for v in variants}
     cpu_seconds: dict[str, list[float]] = {v.name: [] for v in variants}
     phases: dict[str, dict[str, list[float]]] = {v.name: {} for v in variants}
+    system_seconds: dict[str, list[float]] = {v.name: [] for v in variants}
+    minor_faults: dict[str, list[int]] = {v.name: [] for v in variants}
     tokens: dict[str, int] = {}
     for round_index in range(repeats):
         order = list(variants) if round_index % 2 == 0 else list(reversed(variants))
@@ -86,15 +92,20 @@ def run_rounds(
         for variant in order:
             gc.collect()  # outside the timed region: no collector pause lands in a step
             _synchronize(device)
+            u0 = resource.getrusage(resource.RUSAGE_SELF)
             t0, c0 = time.perf_counter(), time.process_time()
             tokens[variant.name] = variant.step()
             _synchronize(device)
             seconds[variant.name].append(time.perf_counter() - t0)
             cpu_seconds[variant.name].append(time.process_time() - c0)
+            u1 = resource.getrusage(resource.RUSAGE_SELF)
+            system_seconds[variant.name].append(u1.ru_stime - u0.ru_stime)
+            minor_faults[variant.name].append(u1.ru_minflt - u0.ru_minflt)
             for phase, value in variant.phases.items():
                 phases[variant.name].setdefault(phase, []).append(value)
         progress(f"round {round_index + 1}/{repeats}: {time.perf_counter() - started:.0f} s")
-    return Timings(seconds=seconds, cpu_seconds=cpu_seconds, tokens=tokens, phases=phases)
+    return Timings(seconds=seconds, cpu_seconds=cpu_seconds, tokens=tokens, phases=phases,
+                   system_seconds=system_seconds, minor_faults=minor_faults)
 
 
 def warm_up(
@@ -143,7 +154,9 @@ def keep_freed_memory(limit: int = 1 << 30) -> bool:
     kernel) memory that the previous step freed, by an amount that depends on what ran before it:
     here up to a second of a 10-second step. Keeping freed memory measures every variant in steady
     state, as jemalloc or tcmalloc would (PyTorch's CPU tuning guide recommends either). Peak
-    memory stays exact: :func:`step_peak_bytes` trims the heap before each measured step.
+    memory stays exact: :func:`step_peak_bytes` trims the heap before each measured step. What
+    page faulting remains is in the table's ``sys s`` and ``faults`` columns (kernel CPU time
+    and minor page faults of each step, from ``getrusage``).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
+
+
+def _median(values: list | None) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _variant_rows(result: dict, before: dict | None) -> list[str]:
     variants = result["variants"]
     floor = variants.get("floor", {}).get("spread_s", {}).get("median")
     peer = variants.get("peer", {}).get("spread_s", {}).get("median")
-    head = "| variant | tokens/s | step s (median) | q1-q3 | min-max | CPU s | x floor | x peer | peak MB |"
+    head = ("| variant | tokens/s | step s (median) | q1-q3 | min-max | CPU s | kernel s | page faults | x floor "
+            "| x peer | peak MB |")
     if before:
         head += " before: step s | before: peak MB |"
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, v in variants.items():
         s = v["spread_s"]
-        cpu = sorted(v["cpu_seconds"])[len(v["cpu_seconds"]) // 2] if v.get("cpu_seconds") else None
+        cpu, system, faults = (_median(v.get(key)) for key in ("cpu_seconds", "system_seconds", "minor_faults"))
         peak = f"{v['peak_bytes'] / 2**20:.0f}" if v.get("peak_bytes") else "-"
         cells = [
             name,
@@ -29,6 +35,8 @@ def _variant_rows(result: dict, before: dict | None) -> list[str]:
             f"{s['q1']:.2f}-{s['q3']:.2f}",
             f"{s['min']:.2f}-{s['max']:.2f}",
             "-" if cpu is None else f"{cpu:.2f}",
+            "-" if system is None else f"{system:.2f}",
+            "-" if faults is None else f"{faults:,.0f}",
             f"{s['median'] / floor:.2f}" if floor else "-",
             f"{s['median'] / peer:.2f}" if peer else "-",
             peak,

@@ -160,15 +160,17 @@ def print_table(timings: measure.Timings, peaks: dict[str, int], rows: list[meas
         return f"{timings.median(name) / timings.median(reference):.2f}"
 
     print(f"\n{'variant':<11} {'tokens/s':>9} {'step s':>7} {'q1-q3 s':>12} {'min-max s':>12} {'cpu s':>6} "
-          f"{'x floor':>7} {'x peer':>6} {'peak MB':>8}")
+          f"{'sys s':>5} {'faults':>8} {'x floor':>7} {'x peer':>6} {'peak MB':>8}")
     for variant in rows:
         name = variant.name
         s = measure.spread(timings.seconds[name])
         cpu = measure.spread(timings.cpu_seconds[name])["median"]
+        system = measure.spread(timings.system_seconds[name])["median"]
+        faults = measure.spread(timings.minor_faults[name])["median"]
         peak = f"{peaks[name] / 2**20:.0f}" if name in peaks else "-"
         print(f"{name:<11} {timings.tokens_per_s(name):>9.0f} {s['median']:>7.2f} {s['q1']:>5.2f}-{s['q3']:<6.2f} "
-              f"{s['min']:>5.2f}-{s['max']:<6.2f} {cpu:>6.2f} {ratio(name, 'floor'):>7} {ratio(name, 'peer'):>6} "
-              f"{peak:>8}")
+              f"{s['min']:>5.2f}-{s['max']:<6.2f} {cpu:>6.2f} {system:>5.2f} {faults:>8.0f} "
+              f"{ratio(name, 'floor'):>7} {ratio(name, 'peer'):>6} {peak:>8}")
 
 
 def print_targets(targets: list[dict]) -> None:
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     "tokens": timings.tokens[x.name],
                     "seconds": timings.seconds[x.name],
                     "cpu_seconds": timings.cpu_seconds[x.name],
+                    "system_seconds": timings.system_seconds[x.name],
+                    "minor_faults": timings.minor_faults[x.name],
                     "spread_s": measure.spread(timings.seconds[x.name]),
                     "tokens_per_s": timings.tokens_per_s(x.name),
                     "phases_s": timings.phases[x.name],

@@ -62,7 +62,7 @@ def test_the_demo_is_the_main_job():
     assert (config.strategy.name, config.strategy.fusion) == ("s3a", "gated")
     assert set(config.task_ids()) == set(STUDY_TASKS)
     assert all(t.train.startswith("data/samples/") and t.dev.startswith("data/samples/") for t in config.tasks)
-    assert config.evaluation.before_training
+    assert config.evaluation.before_training and config.evaluation.report
 
 
 def test_the_sweeps_share_data_and_budget_and_cover_the_study():

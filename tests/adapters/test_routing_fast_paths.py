@@ -40,8 +40,9 @@ def _model(fusion: str, placement: str, lora_dropout: float = 0.0) -> MultiAdapt
     return model
 
 
-def _rowwise_reference(model: MultiAdapterBackbone):
-    """Replace the router's hooks by hooks that apply the active plan one row at a time."""
+def _rowwise_reference(model: MultiAdapterBackbone, dropout: bool = False):
+    """Replace the router's hooks by hooks that apply the active plan one row at a time; with
+    ``dropout``, every adapter reads one dropped-out copy of the input drawn by the first adapter."""
     model.router.remove()
 
     def rows_of(rows, batch_size):
@@ -53,6 +54,8 @@ def _rowwise_reference(model: MultiAdapterBackbone):
         def hook(layer: LoraLayer, args, kwargs):
             plan = model.router.active_plan
             x = args[0]
+            first = next(iter({**plan.shared, **plan.private}))
+            dropped = layer.lora_dropout[first](x) if dropout else x
             out = []
             for i in range(x.shape[0]):
                 xi, fused = x[i], plan.fuse_rows is not None and i in rows_of(plan.fuse_rows, plan.batch_size)
@@ -60,7 +63,7 @@ def _rowwise_reference(model: MultiAdapterBackbone):
                 for kind, groups in (("shared", plan.shared), ("private", plan.private)):
                     for adapter, rows in groups.items():
                         if i in rows_of(rows, plan.batch_size):
-                            lora = layer.lora_B[adapter](layer.lora_A[adapter](xi)) * layer.scaling[adapter]
+                            lora = layer.lora_B[adapter](layer.lora_A[adapter](dropped[i])) * layer.scaling[adapter]
                             deltas[kind] = deltas[kind] + lora if kind in deltas else lora
                 delta = sum(deltas.values())
                 if fused and fusion is not None and len(deltas) == 2:
@@ -70,8 +73,12 @@ def _rowwise_reference(model: MultiAdapterBackbone):
 
         return hook
 
+    def base_only(layer, args, kwargs):  # PEFT's own adapters off: no dropout draws of its own
+        return args, {**kwargs, "adapter_names": ["__base__"] * args[0].shape[0]}
+
     for name, module in model.inner_model.named_modules():
         if isinstance(module, LoraLayer):
+            module.register_forward_pre_hook(base_only, with_kwargs=True)
             module.register_forward_hook(lambda m, a, k, o, h=make(name): h(m, a, k), with_kwargs=True)
 
 
@@ -110,20 +117,50 @@ def test_forward_without_autograd_accumulates_in_place_to_the_same_output(fusion
     torch.testing.assert_close(without, with_grad.detach(), atol=1e-10, rtol=1e-9)
 
 
-def test_dropout_draws_one_mask_per_adapter_on_its_rows_in_plan_order(input_ids):
-    """As in PEFT each adapter has its own dropout: one mask per adapter per projection, over the
-    adapter's rows, drawn shared first and then in plan order, so a seed fixes every mask."""
-    model = _model("gated", "layer", lora_dropout=0.3).train()
-    layer = next(m for m in model.inner_model.modules() if isinstance(m, LoraLayer))
+def test_dropout_draws_one_mask_per_projection_shared_by_the_adapters_of_a_row(input_ids):
+    """One mask per projection over the whole batch, drawn by the first adapter in plan order (the
+    shared one), read by every adapter of every row: the reference draws the same mask from the
+    same seed and applies each adapter to its rows of the dropped input."""
+    fast = _model("gated", "layer", lora_dropout=0.3).train()
+    layer = next(m for m in fast.inner_model.modules() if isinstance(m, LoraLayer))
     calls = []
     for adapter in ADAPTERS:
         record = lambda module, args, output, name=adapter: calls.append((name, args[0].shape[0]))  # noqa: E731
         layer.lora_dropout[adapter].register_forward_hook(record)
     torch.manual_seed(0)
-    first = model(input_ids, tasks=ROW_TASKS["grouped"])
-    # shared on c, b, b, a, a; then private_b (first seen on row 1) on b, b; private_a on a, a, d
-    assert calls == [("shared", 5), ("private_b", 2), ("private_a", 3)]
+    first = fast(input_ids, tasks=ROW_TASKS["grouped"])
+    assert calls == [("shared", 6)]
     torch.manual_seed(0)
-    torch.testing.assert_close(model(input_ids, tasks=ROW_TASKS["grouped"]), first, atol=0, rtol=0)
+    torch.testing.assert_close(fast(input_ids, tasks=ROW_TASKS["grouped"]), first, atol=0, rtol=0)
     torch.manual_seed(1)
-    assert not torch.equal(model(input_ids, tasks=ROW_TASKS["grouped"]), first)
+    assert not torch.equal(fast(input_ids, tasks=ROW_TASKS["grouped"]), first)
+
+    reference = _model("gated", "layer", lora_dropout=0.3).train()
+    _rowwise_reference(reference, dropout=True)
+    for pattern, tasks in ROW_TASKS.items():
+        torch.manual_seed(3)
+        out, grads = _forward_and_grads(fast, input_ids, tasks)
+        torch.manual_seed(3)
+        expected, expected_grads = _forward_and_grads(reference, input_ids, tasks)
+        torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-9, msg=pattern)
+        for name in grads:
+            torch.testing.assert_close(grads[name], expected_grads[name], atol=1e-10, rtol=1e-9, msg=name)
+
+
+def test_output_placement_copies_of_an_example_share_their_dropout_mask(input_ids):
+    """At ``output`` placement row i (shared pass) and row i + B (private pass) are the same example:
+    one mask over B rows, applied to both copies, though their hidden states differ."""
+    model = _model("gated", "output", lora_dropout=0.5).train()
+    layer = [m for m in model.inner_model.modules() if isinstance(m, LoraLayer)][-1]  # last layer: copies differ
+    seen = {}
+    for adapter in ("shared", "private_a"):
+        def record(module, args, output, name=adapter):
+            seen.setdefault(name, args[0].detach())
+
+        layer.lora_A[adapter].register_forward_hook(record)
+    model(input_ids, tasks=ROW_TASKS["single"])
+    shared, private = seen["shared"], seen["private_a"]
+    assert shared.shape == private.shape and not torch.equal(shared, private)
+    dropped = shared == 0
+    assert 0.3 < dropped.double().mean() < 0.7
+    assert torch.equal(dropped, private == 0)

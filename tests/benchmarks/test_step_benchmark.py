@@ -51,3 +51,14 @@ def test_benchmark_measures_every_variant_and_target(step, tmp_path):
     s5 = targets["S5 frozen-weight bytes / float32 backbone bytes"]["value"]
     assert 0 < s5 < 1  # the 4-bit linear layers are smaller; the tiny model is mostly embedding
     assert result["command"].startswith("python benchmarks/step.py --model tiny")
+
+    spec = importlib.util.spec_from_file_location("benchmark_render", SCRIPT.parent / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    text = render.render(result, before=result)
+    rows = {line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.startswith("| ")}
+    assert expected | {t["name"] for t in result["targets"]} <= rows
+    peer = result["variants"]["peer"]["spread_s"]["median"]
+    s3a = result["variants"]["s3a_layer"]["spread_s"]["median"]
+    assert f"| s3a_layer | {result['variants']['s3a_layer']['tokens_per_s']:.0f} | {s3a:.2f} |" in text
+    assert f"| {s3a / peer:.2f} |" in text  # the x peer column is computed from the medians

@@ -3,7 +3,7 @@
 :data:`FAKE_TRAIN` replaces ``mtpeft.sweep.execute._ENTRY``: it reads the run config named on its
 command line, appends its arguments to ``<run>/calls.jsonl`` and writes a finished run folder whose
 numbers are derived from the config (:func:`fake_metric`), so tests can compute the expected table.
-A run with ``seed: 7`` exits with code 3 instead (a crash).
+A run with ``seed: 7`` exits with code 3 instead (a crash); one with ``seed: 5`` sleeps two minutes first.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ with open(out / "calls.jsonl", "a") as log:
 print("fake training of", out.name)
 if config["seed"] == 7:
     sys.exit(3)
+if config["seed"] == 5:  # a long run, for interrupting
+    import time
+    time.sleep(120)
 (out / "config.yaml").write_text(open(args[1]).read())
 value = 0.1 * (config["seed"] + 1) + (0.5 if config["strategy"]["name"] == "s3a" else 0.0)
 metrics = {{"semeval2014t7": {{"strict_f1": value}}, "semeval2017t3": {{"map": value}}}}

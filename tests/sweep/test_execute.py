@@ -4,7 +4,11 @@ parallel jobs, the lock, printed commands, SLURM submission through submitit, th
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
+import threading
+import time
 
 import pytest
 import submitit
@@ -83,6 +87,26 @@ def test_a_crash_does_not_stop_the_others_and_the_cli_exits_1(tmp_path):
     root = tmp_path / "sweep"
     assert (root / "s2-seed0" / "final_metrics.json").is_file() and (root / "s2-seed1" / "final_metrics.json").is_file()
     assert json.loads((root / "s2-seed7" / "sweep_run.json").read_text())["attempts"][0]["returncode"] == 3
+
+
+def test_sigterm_stops_the_runs_and_says_how_to_resume(tmp_path):
+    data = sweep_config(tmp_path / "sweep", strategies=("s2",))
+    data["sweep"]["seeds"] = [5]
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    previous = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["sweep", str(path)])
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, previous)
+    assert time.monotonic() - started < 60  # the 120-second run was stopped
+    assert result.exit_code == 130, result.output
+    assert "s2-seed5: stopped by the interrupt" in result.output
+    assert "the same command resumes it" in result.output
 
 
 def test_parallel_jobs_share_the_cores(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import yaml
@@ -32,9 +33,14 @@ def config(tmp_path):
     return path
 
 
-def test_train_prints_before_and_after_and_writes_the_report(config, tmp_path):
+def test_train_prints_before_and_after_and_writes_the_report(config, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mtpeft")
     result = CliRunner().invoke(app, ["train", str(config)])
     assert result.exit_code == 0, result.output
+    progress = [r.getMessage() for r in caplog.records if r.name.startswith("mtpeft")]
+    assert progress[0] == "evaluating the untrained model on dev (2 tasks)"
+    assert any(m.startswith("step 1/2  loss ") for m in progress), progress
+    assert progress[-1] == "evaluating on dev at step 2 (final)"
     run = tmp_path / "run"
     final = json.loads((run / "final_metrics.json").read_text())
     lines = result.output.splitlines()

@@ -211,6 +211,7 @@ class MultiAdapterBackbone(nn.Module):
             batch_size=2 * b,
             shared={n: rows_from_indices(r) for n, r in shared_rows.items()},
             private={n: rows_from_indices(r, offset=b) for n, r in private_rows.items()},
+            tied_halves=True,
         )
 
     def routes_for(self, tasks: Sequence[str]) -> list[Route]:

@@ -16,6 +16,10 @@ active adapters summed). The adapters therefore save and load with plain ``peft`
 Rows are given as a ``slice`` (a contiguous block: a view, no copy) or a ``LongTensor`` of row
 indices. How the hook keeps its cost close to one LoRA of the summed rank (``benchmarks/``):
 
+* LoRA dropout draws one mask per projection over the whole batch, shared by the adapters of an
+  example (as one LoRA of their summed rank would; PEFT draws one per adapter; at ``output``
+  placement the two copies of an example share it too), so the adapters that read the same rows
+  share ONE matmul with their concatenated ``A``: the input is read once;
 * the scaling multiplies the rank-``r`` activations ``h = A dropout(x) * scaling``, not the
   ``(rows, out)`` delta (for mtpeft's default ``alpha = 2 r`` the result is bit-identical);
 * where row blocks are slices, every block's adapters are applied as ONE matmul of their
@@ -24,7 +28,7 @@ indices. How the hook keeps its cost close to one LoRA of the summed rank (``ben
   so at layer placement it is evaluated at rank level, ``z = sum_a (w_a B_a) . h_a + b``, and
   ``g S + (1 - g) P = sum_shared B_a (g h_a) + sum_private B_a ((1 - g) h_a)``: no ``(rows, out)``
   tensor besides the projection's own output. Other fusions get the dense deltas ``S`` and ``P``;
-* without autograd (evaluation) the deltas are accumulated into the projection's output in place.
+* the deltas are added to the projection's output by ``addmm`` (in place without autograd).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class RoutingPlan:
     shared: dict[str, Rows] = field(default_factory=dict)
     private: dict[str, Rows] = field(default_factory=dict)
     fuse_rows: Rows | None = None
+    tied_halves: bool = False
+    """Rows ``[0, B/2)`` and ``[B/2, B)`` are the same examples (``output`` placement's doubled
+    batch): row ``i`` and row ``i + B/2`` share their LoRA dropout mask."""
 
 
 def rows_from_indices(indices: list[int], offset: int = 0) -> Rows:
@@ -112,26 +119,70 @@ def _without_dropout(module: nn.Module) -> bool:
     return isinstance(module, nn.Dropout) and (module.p == 0 or not module.training)
 
 
+def _tied_dropout(module: nn.Dropout, x: Tensor) -> Tensor:
+    """``module`` on ``x`` with one mask for both halves of the batch: ``x * [m; m]``."""
+    half = x.shape[0] // 2
+    mask = module(x.new_ones((half, *x.shape[1:])))  # 0 or 1 / (1 - p)
+    return (x.view(2, half, *x.shape[1:]) * mask).view(x.shape)
+
+
+def _dropped_inputs(layer: LoraLayer, x: Tensor, names: Sequence[str], tied_halves: bool = False) -> list[Tensor]:
+    """The projection input each adapter reads, cast to its ``A``'s dtype: ``x`` itself where its
+    dropout is inactive; otherwise ``x`` through ONE mask per projection, dtype and probability,
+    drawn over the whole batch by the first adapter (plan order) with that probability; with
+    ``tied_halves``, over the first half of the batch and applied to both halves.
+
+    So the shared and private LoRA of an example read the same dropped-out input, exactly as one
+    LoRA of their summed rank would (the plain PEFT peer of ``benchmarks/``), and, on the same
+    rows, share one ``A`` matmul. Dropout modules other than ``nn.Dropout`` draw for their adapter
+    alone.
+    """
+    cast: dict[torch.dtype, Tensor] = {}
+    drawn: dict[tuple, Tensor] = {}
+    out = []
+    for name in names:
+        dtype, module = layer.lora_A[name].weight.dtype, layer.lora_dropout[name]
+        if dtype not in cast:
+            cast[dtype] = x.to(dtype)
+        if _without_dropout(module):
+            out.append(cast[dtype])
+        elif not isinstance(module, nn.Dropout):
+            out.append(module(cast[dtype]))
+        else:
+            key = (dtype, module.p)
+            if key not in drawn:
+                drawn[key] = _tied_dropout(module, cast[dtype]) if tied_halves else module(cast[dtype])
+            out.append(drawn[key])
+    return out
+
+
 def _parts(layer: LoraLayer, x: Tensor, plan: RoutingPlan) -> list[_Part]:
     """Rank-level activations of every adapter of ``plan`` present in ``layer``: shared ones, then
-    private ones, in plan order (the order in which dropout draws its masks).
+    private ones, in plan order.
 
-    Adapters without active dropout (evaluation, ``lora_dropout=0``) that read the same rows share
-    ONE matmul with their concatenated ``A``: the input is read once.
+    Adapters that read the same rows of the same (dropped-out) input share ONE matmul with their
+    concatenated ``A``: the input is read once.
     """
     groups = [(name, rows, shared) for shared, kind in ((True, plan.shared), (False, plan.private))
               for name, rows in kind.items() if name in layer.lora_A]
-    inputs = _row_inputs(x, [rows for _, rows, _ in groups], plan.batch_size)
+    sources = _dropped_inputs(layer, x, [name for name, _, _ in groups], plan.tied_halves)
+    inputs: list[Tensor | None] = [None] * len(groups)
+    by_source: dict[int, list[int]] = {}
+    for i, source in enumerate(sources):
+        by_source.setdefault(id(source), []).append(i)
+    for members in by_source.values():
+        row_inputs = _row_inputs(sources[members[0]], [groups[i][1] for i in members], plan.batch_size)
+        for i, x_rows in zip(members, row_inputs):
+            inputs[i] = x_rows
     hs: list[Tensor | None] = [None] * len(groups)
     same_input: dict[int, list[int]] = {}
-    for i, (name, _, _) in enumerate(groups):
-        if _without_dropout(layer.lora_dropout[name]):
-            same_input.setdefault(id(inputs[i]), []).append(i)
+    for i, x_rows in enumerate(inputs):
+        same_input.setdefault(id(x_rows), []).append(i)
     for members in same_input.values():
-        weights = [layer.lora_A[groups[i][0]].weight for i in members]
-        if len(members) < 2 or len({w.dtype for w in weights}) > 1:
+        if len(members) < 2:
             continue
-        joint = F.linear(inputs[members[0]].to(weights[0].dtype), torch.cat(weights))  # (rows, ..., sum r)
+        weights = [layer.lora_A[groups[i][0]].weight for i in members]
+        joint = F.linear(inputs[members[0]], torch.cat(weights))  # (rows, ..., sum r)
         for i, h in zip(members, joint.split([w.shape[0] for w in weights], dim=-1)):
             hs[i] = h * layer.scaling[groups[i][0]]
     parts = []
@@ -140,7 +191,7 @@ def _parts(layer: LoraLayer, x: Tensor, plan: RoutingPlan) -> list[_Part]:
         if lora_b.bias is not None:
             raise NotImplementedError(f"adapter {name!r}: routing supports LoRA without lora_bias")
         if h is None:
-            h = lora_a(layer.lora_dropout[name](x_rows.to(lora_a.weight.dtype))) * layer.scaling[name]
+            h = lora_a(x_rows) * layer.scaling[name]
         parts.append(_Part(rows, h, lora_b.weight, shared))
     return parts
 
@@ -182,28 +233,46 @@ def _scatter_sum(values: Sequence[Tensor], rows: Sequence[Rows], batch_size: int
 
 
 def _add_deltas(output: Tensor, parts: Sequence[_Part], batch_size: int) -> Tensor:
-    """``output + sum_parts B h`` on each part's rows; one matmul per row block where rows are slices."""
+    """``output + sum_parts B h`` on each part's rows; one matmul per row block where rows are slices.
+
+    Where the rows are slices and the dtypes agree, each block's ``B h`` is added to the
+    projection's output by ``addmm``: in place without autograd, otherwise out of place per block
+    (no ``(rows, out)`` delta is materialised and added separately).
+    """
     if not all(isinstance(p.rows, slice) for p in parts):
         deltas = [F.linear(p.h, p.weight) for p in parts]
         return output + _scatter_sum(deltas, [p.rows for p in parts], batch_size).to(output.dtype)
-    in_place = not torch.is_grad_enabled() and output.is_contiguous() and all(p.h.dtype == output.dtype for p in parts)
-    pieces = []
+    blocks = []
     for lo, hi, covering in _blocks([p.rows for p in parts], batch_size):
-        if not covering:
-            pieces.append(output.new_zeros((hi - lo, *output.shape[1:])))
-            continue
-        hs = [_block_rows(parts[i].h, parts[i].rows, lo, hi) for i in covering]
-        h = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)  # (rows, ..., sum r)
-        weight = parts[covering[0]].weight if len(hs) == 1 else torch.cat([parts[i].weight for i in covering], dim=1)
-        if in_place:  # evaluation: accumulate into the projection's output, no (rows, out) temporary
-            block = output[lo:hi]
-            block.view(-1, block.shape[-1]).addmm_(h.reshape(-1, h.shape[-1]), weight.t())
-        else:
-            pieces.append(F.linear(h, weight))
-    if in_place:
+        if covering:
+            hs = [_block_rows(parts[i].h, parts[i].rows, lo, hi) for i in covering]
+            h = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)  # (rows, ..., sum r)
+            weight = parts[covering[0]].weight if len(hs) == 1 else torch.cat([parts[i].weight for i in covering], 1)
+            blocks.append((lo, hi, h, weight))
+    out_features = output.shape[-1]
+    if not output.is_contiguous() or any(h.dtype != output.dtype for _, _, h, _ in blocks):
+        pieces = [F.linear(h, w).to(output.dtype) for _, _, h, w in blocks]
+        return output + _scatter_sum(pieces, [slice(lo, hi) for lo, hi, _, _ in blocks], batch_size)
+    if not torch.is_grad_enabled():  # evaluation: accumulate into the output in place
+        for lo, hi, h, weight in blocks:
+            output[lo:hi].view(-1, out_features).addmm_(h.reshape(-1, h.shape[-1]), weight.t())
         return output
-    delta = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-    return output + delta.to(output.dtype)
+    # With autograd, out of place: an in-place update of a row block would make the backward
+    # clone the whole (rows, out) gradient once per block (CopySlices), and once per task under
+    # gradient surgery. The output is cut by ONE split (its backward is one concatenation; slicing
+    # each block would scatter each block's gradient into a zero tensor of the full size); rows
+    # no adapter covers pass through; one concatenation at most.
+    if len(blocks) == 1 and blocks[0][:2] == (0, batch_size):
+        cuts = [0, batch_size]
+    else:
+        cuts = sorted({0, batch_size, *(lo for lo, _, _, _ in blocks), *(hi for _, hi, _, _ in blocks)})
+    chunks = dict(zip(zip(cuts, cuts[1:]), output.split([hi - lo for lo, hi in zip(cuts, cuts[1:])])))
+    for lo, hi, h, weight in blocks:
+        block = chunks[(lo, hi)]
+        chunks[(lo, hi)] = torch.addmm(block.reshape(-1, out_features), h.reshape(-1, h.shape[-1]), weight.t()
+                                       ).view(block.shape)
+    pieces = list(chunks.values())
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
 
 def _is_scalar_gate(fusion: nn.Module) -> bool:

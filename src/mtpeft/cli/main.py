@@ -29,9 +29,23 @@ def _quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
+def _progress_to_stderr() -> None:
+    """mtpeft's progress lines (logger ``mtpeft``, INFO) go to stderr, one message a line."""
+    import logging
+
+    logger = logging.getLogger("mtpeft")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main() -> None:
     """Console entry point: the user's mistakes (MtpeftError) print one line and exit 2."""
     _quiet_known_warnings()
+    _progress_to_stderr()
     try:
         app()
     except MtpeftError as error:

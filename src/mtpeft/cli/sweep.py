@@ -58,7 +58,12 @@ def sweep(
     failed = []
     if not collect_only:
         signal.signal(signal.SIGTERM, _interrupt)
-        outcomes = execute_local(plan, states, jobs, echo=typer.echo)
+        try:
+            outcomes = execute_local(plan, states, jobs, echo=typer.echo)
+        except KeyboardInterrupt:
+            typer.echo(f"sweep interrupted; the same command resumes it (finished runs are skipped, "
+                       f"interrupted ones resume from checkpoints/last): mtpeft sweep {config} ...", err=True)
+            raise typer.Exit(code=130) from None
         failed = [o.name for o in outcomes if not o.ok]
     bootstrap = BootstrapOptions(n_resamples=resamples) if resamples > 0 else None
     results = collect(plan, bootstrap, report=report)

@@ -104,17 +104,22 @@ class TaskEvaluation:
 def predict_features(
     model: MultiTaskModel, task_id: str, features: Sequence[Features], batch_size: int = 16
 ) -> list[WindowPrediction]:
-    """Decoded head predictions for ``features``, in batches, in eval mode (mode restored after)."""
+    """Decoded head predictions for ``features``, in batches, in eval mode (mode restored after).
+
+    Runs under ``torch.inference_mode`` (no autograd bookkeeping at all); nothing it creates is
+    kept beyond the decoded predictions.
+    """
     was_training = model.training
     model.eval()
     predictions: list[WindowPrediction] = []
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, len(features), batch_size):
                 chunk = list(features[start : start + batch_size])
                 predictions.extend(model.predict(model.collate({task_id: chunk}))[task_id])
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return predictions
 
 

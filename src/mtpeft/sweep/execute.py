@@ -233,7 +233,12 @@ def execute_local(plan: SweepPlan, states: dict[str, str], jobs: int = 1,
         with guard:
             live.difference_update({c for c in live if c.returncode is not None})
         outcomes[run.name].attempt = attempt
-        verdict = "done" if attempt.returncode == 0 else f"FAILED (exit {attempt.returncode}; log {run.path / LOG_FILE})"
+        if attempt.returncode == 0:
+            verdict = "done"
+        elif stopping.is_set():
+            verdict = f"stopped by the interrupt (exit {attempt.returncode}; running the sweep again resumes it)"
+        else:
+            verdict = f"FAILED (exit {attempt.returncode}; log {run.path / LOG_FILE})"
         echo(f"  {run.name}: {verdict} in {attempt.wall_s:.0f} s, peak RSS {attempt.peak_rss_mb:.0f} MB")
 
     pool = ThreadPoolExecutor(max_workers=jobs)

@@ -9,6 +9,7 @@ checkpoint. Everything a strategy needs is declared by the objects it builds (th
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from contextlib import nullcontext
@@ -58,6 +59,15 @@ def _autocast(config: RunConfig, device: torch.device):
     if wanted == "off" or not supported:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+logger = logging.getLogger(__name__)
+"""Progress lines (main process only); ``mtpeft``'s command line prints them to stderr."""
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
 
 
 class Trainer:
@@ -117,8 +127,13 @@ class Trainer:
             self._restore(self.run.checkpoints)
         tc = self.config.training
         main = self.processes.is_main
+        started = time.perf_counter()
         if self.config.evaluation.before_training and self.state.step == 0 and main:
+            logger.info("evaluating the untrained model on dev (%d tasks)", len(self.config.tasks))
             self.before = self.evaluate("dev")
+        if main:
+            logger.info("training: %s %d steps of %d examples%s", self.config.strategy.name,
+                        tc.max_steps, tc.batch_size, f", resuming at step {self.state.step}" if resume else "")
         tensorboard = self.run.tensorboard if tc.tensorboard and main else None
         with Tracker(tensorboard, mlflow=tc.mlflow, run_name=self.run.path.name) as tracker:
             for stage_index in range(self.state.stage, len(self.built.plan.stages)):
@@ -131,6 +146,9 @@ class Trainer:
                     if main and record is not None and (step % tc.log_every == 0 or step == 1):
                         self.run.train_log.append({"step": step, **record})
                         tracker.log(step, record, prefix="train/")
+                        logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  elapsed %s", step, tc.max_steps,
+                                    record["loss"], record["lr"], record["tokens_per_s"],
+                                    _clock(time.perf_counter() - started))
                     if step % tc.eval_every == 0:
                         self._evaluate_and_select(tracker)
                     if main and step % tc.checkpoint_every == 0 and self._saved_step != step:
@@ -282,6 +300,7 @@ class Trainer:
         return results
 
     def _evaluate_and_select_main(self, tracker: Tracker, final: bool) -> dict:
+        logger.info("evaluating on dev at step %d%s", self.state.step, " (final)" if final else "")
         results = self.evaluate("dev", final=final)
         for task, metrics in results.items():
             tracker.log(self.state.step, {headline_metric(task, metrics): metrics[headline_metric(task, metrics)]}, prefix=f"dev/{task}/")
