@@ -37,6 +37,9 @@ from mtpeft.config import StrategyConfig  # noqa: E402
 from mtpeft.heads.token import TokenHead  # noqa: E402
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+VARIANTS = ("floor", "peer", "peer_pair", "s2", "s3a_layer", "s3a_output", "s3b", "s5", "mixed", "loop", "pcgrad",
+            "predict", "bare", "peer_fwd")
+"""Every variant, in the order measured (``--only`` and ``--profile`` take these names)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,8 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-memory", action="store_true", help="do not measure peak memory")
     parser.add_argument("--glibc-malloc-defaults", action="store_true",
                         help="leave glibc's trim and mmap thresholds alone (default: keep freed memory; measure.py)")
-    parser.add_argument("--only", nargs="+", default=None, help="measure only these variants (names as in the table)")
-    parser.add_argument("--profile", nargs="+", default=[], metavar="VARIANT",
+    parser.add_argument("--only", nargs="+", default=None, choices=VARIANTS, metavar="VARIANT",
+                        help=f"measure only these variants: {', '.join(VARIANTS)}")
+    parser.add_argument("--profile", nargs="+", default=[], choices=VARIANTS, metavar="VARIANT",
                         help="after the rounds, print torch.profiler's operator table of one step of each")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.profile) - set(args.only or args.profile))
@@ -91,6 +95,7 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     out: list[measure.Variant] = []
 
     def add(name: str, description: str, make) -> None:
+        assert name in VARIANTS, name
         if wanted(name):
             phases: dict[str, float] = {}
             out.append(measure.Variant(name, make(phases), description, phases))

@@ -27,6 +27,13 @@ def step(monkeypatch):
             del sys.modules[name]
 
 
+def test_unknown_variant_names_are_refused(step, capsys):
+    for option in ("--only", "--profile"):
+        with pytest.raises(SystemExit):
+            step.parse_args(["--model", "tiny", option, "s3a_layer", "bogus"])
+        assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
 def test_benchmark_measures_every_variant_and_target(step, tmp_path):
     out = tmp_path / "bench.json"
     # --threads 0 keeps torch's thread count (the script's default of 1 would outlive the test)
@@ -36,7 +43,7 @@ def test_benchmark_measures_every_variant_and_target(step, tmp_path):
 
     expected = {"floor", "peer", "peer_pair", "s2", "s3a_layer", "s3a_output", "s3b", "s5", "mixed", "loop",
                 "pcgrad", "predict", "bare", "peer_fwd"}
-    assert set(result["variants"]) == expected
+    assert set(result["variants"]) == expected == set(step.VARIANTS)
     for name, variant in result["variants"].items():
         assert len(variant["seconds"]) == 2 and min(variant["seconds"]) > 0, name
         assert variant["tokens"] > 0 and variant["tokens_per_s"] > 0, name

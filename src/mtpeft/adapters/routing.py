@@ -242,19 +242,22 @@ def _add_deltas(output: Tensor, parts: Sequence[_Part], batch_size: int) -> Tens
     if not all(isinstance(p.rows, slice) for p in parts):
         deltas = [F.linear(p.h, p.weight) for p in parts]
         return output + _scatter_sum(deltas, [p.rows for p in parts], batch_size).to(output.dtype)
-    blocks = []
+    tiles = []  # every row block of the batch: (lo, hi, h, B), h and B None where no adapter applies
     for lo, hi, covering in _blocks([p.rows for p in parts], batch_size):
-        if covering:
-            hs = [_block_rows(parts[i].h, parts[i].rows, lo, hi) for i in covering]
-            h = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)  # (rows, ..., sum r)
-            weight = parts[covering[0]].weight if len(hs) == 1 else torch.cat([parts[i].weight for i in covering], 1)
-            blocks.append((lo, hi, h, weight))
+        if not covering:
+            tiles.append((lo, hi, None, None))
+            continue
+        hs = [_block_rows(parts[i].h, parts[i].rows, lo, hi) for i in covering]
+        h = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)  # (rows, ..., sum r)
+        weight = parts[covering[0]].weight if len(hs) == 1 else torch.cat([parts[i].weight for i in covering], 1)
+        tiles.append((lo, hi, h, weight))
+    covered = [tile for tile in tiles if tile[2] is not None]
     out_features = output.shape[-1]
-    if not output.is_contiguous() or any(h.dtype != output.dtype for _, _, h, _ in blocks):
-        pieces = [F.linear(h, w).to(output.dtype) for _, _, h, w in blocks]
-        return output + _scatter_sum(pieces, [slice(lo, hi) for lo, hi, _, _ in blocks], batch_size)
+    if not output.is_contiguous() or any(h.dtype != output.dtype for _, _, h, _ in covered):
+        pieces = [F.linear(h, w).to(output.dtype) for _, _, h, w in covered]
+        return output + _scatter_sum(pieces, [slice(lo, hi) for lo, hi, _, _ in covered], batch_size)
     if not torch.is_grad_enabled():  # evaluation: accumulate into the output in place
-        for lo, hi, h, weight in blocks:
+        for lo, hi, h, weight in covered:
             output[lo:hi].view(-1, out_features).addmm_(h.reshape(-1, h.shape[-1]), weight.t())
         return output
     # With autograd, out of place: an in-place update of a row block would make the backward
@@ -262,16 +265,11 @@ def _add_deltas(output: Tensor, parts: Sequence[_Part], batch_size: int) -> Tens
     # gradient surgery. The output is cut by ONE split (its backward is one concatenation; slicing
     # each block would scatter each block's gradient into a zero tensor of the full size); rows
     # no adapter covers pass through; one concatenation at most.
-    if len(blocks) == 1 and blocks[0][:2] == (0, batch_size):
-        cuts = [0, batch_size]
-    else:
-        cuts = sorted({0, batch_size, *(lo for lo, _, _, _ in blocks), *(hi for _, hi, _, _ in blocks)})
-    chunks = dict(zip(zip(cuts, cuts[1:]), output.split([hi - lo for lo, hi in zip(cuts, cuts[1:])])))
-    for lo, hi, h, weight in blocks:
-        block = chunks[(lo, hi)]
-        chunks[(lo, hi)] = torch.addmm(block.reshape(-1, out_features), h.reshape(-1, h.shape[-1]), weight.t()
-                                       ).view(block.shape)
-    pieces = list(chunks.values())
+    pieces = [
+        chunk if h is None
+        else torch.addmm(chunk.reshape(-1, out_features), h.reshape(-1, h.shape[-1]), weight.t()).view(chunk.shape)
+        for chunk, (_, _, h, weight) in zip(output.split([hi - lo for lo, hi, _, _ in tiles]), tiles)
+    ]
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
 
