@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mtpeft.tasks.document import Candidate, Document, Mention
-
-
-def _shared_data_dir() -> Path:
-    try:  # the project's own helper, when it exists
-        return Path(importlib.import_module("mtpeft.testing").shared_data_dir())
-    except (ImportError, AttributeError):
-        default = Path(__file__).resolve().parents[3] / "shared" / "data"
-        return Path(os.environ.get("MTPEFT_SHARED_DATA", default))
+from mtpeft.testing import require_shared_data
 
 
 @pytest.fixture
 def shared_data() -> Path:
     """The folder of real official files (``../shared/data``); skips the test when it is absent."""
-    path = _shared_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"real SemEval data not found at {path} (set MTPEFT_SHARED_DATA)")
-    return path
+    return require_shared_data("")
 
 
 def _doc(doc_id: str, *mentions: tuple, candidates: list[Candidate] | None = None) -> Document:

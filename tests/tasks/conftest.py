@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 from pathlib import Path
 
 import pytest
 
 from mtpeft.tasks.document import Document, Mention
+from mtpeft.testing import require_shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "data" / "samples"
 
 
-def shared_data_dir() -> Path:
-    try:  # the project's own helper, when it exists
-        return Path(importlib.import_module("mtpeft.testing").shared_data_dir())
-    except (ImportError, AttributeError):
-        return Path(os.environ.get("MTPEFT_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
 @pytest.fixture
 def shared_data() -> Path:
     """The folder of real official files; skips the test when it is absent."""
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"real SemEval data not found at {path} (set MTPEFT_SHARED_DATA)")
-    return path
+    return require_shared_data("")
 
 
 def char_span(text: str, piece: str, occurrence: int = 0) -> tuple[int, int]:
