@@ -21,6 +21,9 @@ def _variant_rows(result: dict, before: dict | None) -> list[str]:
     peer = variants.get("peer", {}).get("spread_s", {}).get("median")
     head = ("| variant | tokens/s | step s (median) | q1-q3 | min-max | CPU s | kernel s | page faults | x floor "
             "| x peer | peak MB |")
+    shares = any(v.get("real_token_share") is not None for v in variants.values())
+    if shares:
+        head += " real-token share |"
     if before:
         head += " before: step s | before: peak MB |"
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -41,6 +44,9 @@ def _variant_rows(result: dict, before: dict | None) -> list[str]:
             f"{s['median'] / peer:.2f}" if peer else "-",
             peak,
         ]
+        if shares:
+            share = v.get("real_token_share")
+            cells.append("-" if share is None else f"{share:.3f}")
         if before:
             old = before["variants"].get(name)
             cells.append(f"{old['spread_s']['median']:.2f}" if old else "-")

@@ -5,8 +5,10 @@
 Measures in one process, interleaved (see ``measure.py``): the floor (frozen backbone forward +
 backward to its inputs), a hand-written PEFT LoRA loop of the same active rank as S3a, S2, S3a
 (``layer`` and ``output`` placement), S3b, S5 (4-bit), a mixed six-task batch against a loop over
-per-task sub-batches, PCGrad against the plain summed loss, and prediction against the bare
-backbone forward. Prints absolute figures, ratios and the issue's targets; writes JSON.
+per-task sub-batches, PCGrad against the plain summed loss, prediction against the bare
+backbone forward, and training steps on the public data padded against packed (``workload.py``;
+skipped without ``../shared/data``). Prints absolute figures, ratios and the issue's targets;
+writes JSON.
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import measure  # noqa: E402
 import variants as v  # noqa: E402
+import workload as w  # noqa: E402
 from targets import evaluate_targets  # noqa: E402
 
-from mtpeft.config import StrategyConfig  # noqa: E402
+from mtpeft.adapters.routing import KERNELS  # noqa: E402
+from mtpeft.config import AdaptersConfig, StrategyConfig  # noqa: E402
 from mtpeft.heads.token import TokenHead  # noqa: E402
+from mtpeft.model.packing import DEFAULT_BUDGET, Packing  # noqa: E402
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 VARIANTS = ("floor", "peer", "peer_pair", "s2", "s3a_layer", "s3a_output", "s3b", "s5", "mixed", "loop", "pcgrad",
-            "predict", "bare", "peer_fwd")
+            "predict", "bare", "peer_fwd", "workload_padded", "workload_packed", "workload_task_rows")
 """Every variant, in the order measured (``--only`` and ``--profile`` take these names)."""
 
 
@@ -53,6 +58,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="batches per prediction call (evaluation predicts a whole task per call)")
     parser.add_argument("--lora-dropout", type=float, default=StrategyConfig().lora_dropout,
                         help="LoRA dropout of every adapter, peer included (default: mtpeft's default)")
+    parser.add_argument("--kernel", default=AdaptersConfig().kernel, choices=KERNELS,
+                        help="adapters.kernel of mtpeft's variants (the peers are plain PEFT either way)")
+    parser.add_argument("--workload-batch", type=int, default=24,
+                        help="examples a step of the public-data workload (uniform over its 3 tasks; default 24)")
+    parser.add_argument("--workload-steps", type=int, default=2, help="the workload's steps, run in each timed round")
+    parser.add_argument("--workload-config", default=None, metavar="CONFIG",
+                        help="the steps of this run config (e.g. configs/demo.yaml) instead of the public data")
+    parser.add_argument("--packing-tokens", type=int, default=DEFAULT_BUDGET,
+                        help=f"tokens per packed row of the workload (training.packing_tokens, default {DEFAULT_BUDGET})")
     parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda")
     parser.add_argument("--dtype", default="auto", choices=["auto", *_DTYPES],
                         help="auto: bfloat16 on cuda, float32 on cpu")
@@ -70,8 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.profile) - set(args.only or args.profile))
     if unknown:
         parser.error(f"--profile {unknown}: not among the variants measured (--only)")
-    if min(args.repeats, args.batch, args.eval_batches) < 1 or args.seq < 2:
-        parser.error("--repeats, --batch and --eval-batches must be >= 1, --seq >= 2")
+    if min(args.repeats, args.batch, args.eval_batches, args.workload_batch, args.workload_steps,
+           args.packing_tokens) < 1 or args.seq < 2:
+        parser.error("--repeats, --batch, --eval-batches, --workload-batch, --workload-steps and --packing-tokens "
+                     "must be >= 1, --seq >= 2")
     return args
 
 
@@ -81,7 +97,8 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     levels = v.task_levels()
     tasks = list(levels)
     single = v.first_level1_task(levels)
-    facts: dict = {"tasks": tasks, "single_task": single, "strategy": cfg.model_dump(), "trainable_parameters": {}}
+    facts: dict = {"tasks": tasks, "single_task": single, "strategy": cfg.model_dump(), "kernel": args.kernel,
+                   "trainable_parameters": {}}
 
     t0 = time.perf_counter()
     base = v.load_base(args.model, device, dtype, args.layers)
@@ -101,7 +118,8 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
             out.append(measure.Variant(name, make(phases), description, phases))
 
     def multitask(name: str, strategy: StrategyConfig, source=None):
-        model = v.build_multitask(source if source is not None else v.sharing_copy(base), strategy, levels, device)
+        model = v.build_multitask(source if source is not None else v.sharing_copy(base), strategy, levels, device,
+                                  kernel=args.kernel)
         facts["trainable_parameters"][name] = sum(p.numel() for p in model.trainable_parameters())
         return model
 
@@ -155,7 +173,39 @@ def build_variants(args, device: torch.device, dtype: torch.dtype, log) -> tuple
     add("peer_fwd", f"plain PEFT forward, one unmerged adapter r={peer_rank}, no grad, same batches",
         lambda _: v.bare_forward_step(v.peft_model(v.sharing_copy(base), {"peer": peer_rank}, cfg), evaluation,
                                       args.batch))
+    if any(wanted(name) for name in ("workload_padded", "workload_packed", "workload_task_rows")):
+        add_workload(args, s3a_config=cfg, base=base, device=device, facts=facts, add=add, log=log, multitask=multitask)
     return out, facts
+
+
+def add_workload(args, *, s3a_config, base, device, facts, add, log, multitask) -> None:
+    """The workload's variants (``workload.py``: the public data, or ``--workload-config``), or why they are skipped."""
+    from mtpeft.backbone import load_tokenizer
+
+    tokenizer = load_tokenizer("embedded")
+    if args.workload_config:
+        loaded = w.config_workload(args.workload_config, tokenizer, args.workload_steps)
+    else:
+        loaded = w.load_workload(tokenizer, args.workload_batch, args.workload_steps)
+    if isinstance(loaded, str):
+        facts["workload_skipped"] = loaded
+        log(loaded)
+        return
+    model = w.with_task_heads(multitask("workload", s3a_config), loaded.tasks, device)
+    layouts = {
+        "workload_padded": (None, "S3a layer, the workload's steps, rows padded to the step's longest example"),
+        "workload_packed": (Packing("packed", args.packing_tokens),
+                            f"S3a layer, the same steps packed (rows mixing tasks, <= {args.packing_tokens} tokens)"),
+        "workload_task_rows": (Packing("packed", args.packing_tokens, mix_tasks=False),
+                               "S3a layer, the same steps packed one task per row (row routing's alternative)"),
+    }
+    facts["workload"] = {"config": args.workload_config, "batch": None if args.workload_config else args.workload_batch,
+                         "steps": args.workload_steps, "tasks": list(loaded.tasks),
+                         "real_tokens": sum(sum(len(f.input_ids) for f in fs) for step in loaded.steps
+                                            for fs in step.values())}
+    facts["real_token_share"] = {name: w.real_token_share(model, loaded, packing) for name, (packing, _) in layouts.items()}
+    for name, (packing, description) in layouts.items():
+        add(name, description, lambda ph, packing=packing: w.workload_step(model, loaded, packing, ph))
 
 
 def print_table(timings: measure.Timings, peaks: dict[str, int], rows: list[measure.Variant]) -> None:
@@ -237,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     record, shared = facts.pop("pcgrad_record"), facts.pop("shared_parameters")
     if record.per_task_bytes:
         facts["pcgrad_gradient_memory"] = v.gradient_memory(record, shared)
-    targets = evaluate_targets(timings, facts, num_tasks=len(facts["tasks"]))
+    targets = evaluate_targets(timings, facts, num_tasks=len(facts["tasks"]), peaks=peaks)
     print_table(timings, peaks, variants)
+    if facts.get("real_token_share"):
+        print("\nreal-token share (real tokens / positions computed): " + ", ".join(
+            f"{name} {share:.3f}" for name, share in facts["real_token_share"].items()))
     print_targets(targets)
     log(f"done; load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     if args.json:
@@ -262,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                     "tokens_per_s": timings.tokens_per_s(x.name),
                     "phases_s": timings.phases[x.name],
                     "peak_bytes": peaks.get(x.name),
+                    "real_token_share": facts.get("real_token_share", {}).get(x.name),
                 }
                 for x in variants
             },

@@ -223,9 +223,10 @@ def peft_peer_step(model: nn.Module, head: TokenHead, inputs: Inputs) -> Callabl
 
 
 def build_multitask(
-    base: nn.Module, cfg: StrategyConfig, levels: dict[str, int], device: torch.device
+    base: nn.Module, cfg: StrategyConfig, levels: dict[str, int], device: torch.device, kernel: str = "fused"
 ) -> MultiTaskModel:
-    """``mtpeft.model.build.build_model`` with a token head for every task (the benchmark's common loss)."""
+    """``mtpeft.model.build.build_model`` with a token head for every task (the benchmark's common loss);
+    ``kernel``: ``adapters.kernel``."""
     plan = plan_strategy(cfg, levels)
     routed = MultiAdapterBackbone(
         base,
@@ -237,6 +238,7 @@ def build_multitask(
         fusion=plan.fusion,
         placement=plan.placement,
         fusion_options=plan.fusion_options,
+        kernel=kernel,
     )
     hidden = int(base.config.hidden_size)
     heads = {t: TokenHead(hidden, HEAD_LABELS) for t in levels}
@@ -301,7 +303,7 @@ def predict_step(model: MultiTaskModel, inputs: Inputs, batch_size: int) -> Call
     task = inputs.features[0].task
 
     def step() -> int:
-        predict_features(model, task, inputs.features, batch_size=batch_size)
+        predict_features(model, task, inputs.features, batch_size=batch_size, packing=False)  # the bare forward's batches
         return inputs.tokens
 
     return step

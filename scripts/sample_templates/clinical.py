@@ -6,6 +6,13 @@ attribute signalled by a fixed cue word (``denies`` -> negation, ``Possible`` ->
 ``worsening`` -> course, ``Severe`` -> severity, ``mother`` -> subject, ``if`` -> conditional),
 so the attribute is learnable from the text. Mentions carry all 2015 T14 attributes; the 2014
 writer uses only ``CUI``.
+
+CUIs are learnable as in real notes: one surface form has one CUI in every document, except a
+few ambiguous abbreviations whose CUI the sentence decides (``History of MI`` is a myocardial
+infarction, ``Echo shows MI`` a mitral insufficiency); about a quarter of the disorders are
+``CUI-less`` (ShARe/CLEF: roughly a quarter to a third); and dev notes also use forms that
+training never shows (:data:`DEV_ONLY`), synonyms of training CUIs and CUIs of their own, so the
+lexicon fallback and the ceiling of a classifier over training CUIs are exercised.
 """
 
 from __future__ import annotations
@@ -28,6 +35,22 @@ DISORDERS = [
     ("urinary tract infection", "C0042029"), ("hypercholesterolemia", "C0020443"), ("depression", "C0011570"),
     ("anxiety", "C0003467"), ("stroke", "C0038454"), ("sepsis", "C0243026"),
     ("bibasilar crackles", "CUI-less"), ("right lower lobe opacity", "CUI-less"), ("pedal swelling", "CUI-less"),
+    ("scattered wheezes", "CUI-less"), ("decreased breath sounds", "CUI-less"),
+    ("thickened mitral leaflets", "CUI-less"), ("wall motion abnormality", "CUI-less"),
+    ("mild septal hypokinesis", "CUI-less"), ("patchy basilar opacities", "CUI-less"),
+]  # fmt: skip
+DEV_ONLY = [
+    ("heart attack", "C0027051"), ("high blood pressure", "C0020538"), ("throwing up", "C0042963"),
+    ("gout", "C0018099"), ("cellulitis", "C0007642"), ("asthma", "C0004096"), ("trace edema", "CUI-less"),
+]  # fmt: skip
+"""Forms only dev notes use (with probability ``DEV_ONLY_RATE``): synonyms of training CUIs, new CUIs."""
+DEV_ONLY_RATE = 0.15
+CUI_LESS_RATE = 0.27
+"""The share of CUI-less forms among the single-fragment disorders (2 of the 5 discontiguous ones are)."""
+# (template, abbreviation, CUI): the same form, a CUI the sentence decides
+AMBIGUOUS = [
+    ("History of {d}, on aspirin since.", "MI", "C0027051"), ("Echo shows {d} with normal ejection fraction.", "MI", "C0026266"),
+    ("Known {d}, followed by neurology.", "MS", "C0026769"), ("Echo shows {d} with a mean gradient of 8.", "MS", "C0026269"),
 ]  # fmt: skip
 
 # (template, cue, attribute value); {d} is the disorder, {D} the same capitalised, {cue} the cue.
@@ -75,7 +98,7 @@ FILLERS = [
 ]  # fmt: skip
 MEDICATIONS = ["aspirin", "metoprolol", "lisinopril", "metformin", "furosemide", "atorvastatin", "omeprazole"]
 KIND_WEIGHTS = {"plain": 4, "Neg": 3, "Uncertain": 1, "Course": 1, "Severity": 1, "Subj": 1, "Cond": 0.6,
-                "Generic": 0.3, "discontiguous": 1.5}  # fmt: skip
+                "Generic": 0.3, "discontiguous": 1.5, "ambiguous": 0.6}  # fmt: skip
 
 
 def _emit(builder: TextBuilder, template: str, values: dict[str, str]) -> dict[str, Fragment]:
@@ -107,7 +130,24 @@ def _gendered(template: str, sex: str) -> str:
     return template
 
 
-def _sentence(builder: TextBuilder, kind: str, sex: str, rng: random.Random) -> list[Mention]:
+class _Draw:
+    """Draws single-fragment disorders for one split: every so often (error diffusion at
+    :data:`CUI_LESS_RATE`) a CUI-less form, so even a small split has the intended share; dev
+    notes sometimes use a form training never shows."""
+
+    def __init__(self, rng: random.Random, split: str) -> None:
+        self.rng, self.split, self.balance = rng, split, 0.0
+
+    def __call__(self) -> tuple[str, str]:
+        if self.split == "dev" and self.rng.random() < DEV_ONLY_RATE:
+            return self.rng.choice(DEV_ONLY)
+        self.balance += CUI_LESS_RATE
+        cui_less = self.balance >= 1.0
+        self.balance -= cui_less
+        return self.rng.choice([(form, cui) for form, cui in DISORDERS if (cui == "CUI-less") == cui_less])
+
+
+def _sentence(builder: TextBuilder, kind: str, sex: str, rng: random.Random, draw: _Draw) -> list[Mention]:
     if kind == "discontiguous":
         template, first, second, cui = rng.choice(DISCONTIGUOUS)
         template = _gendered(template, sex)
@@ -117,7 +157,10 @@ def _sentence(builder: TextBuilder, kind: str, sex: str, rng: random.Random) -> 
         if second == "chest":
             extra = {"Bodyloc_value": "C0817096", "Bodyloc_span": _span(spans["d2"])}
         return [_mention([spans["d1"], spans["d2"]], cui, **extra)]
-    surface, cui = rng.choice(DISORDERS)
+    if kind == "ambiguous":
+        template, surface, cui = rng.choice(AMBIGUOUS)
+        return [_mention([_emit(builder, template, {"d": surface})["d"]], cui)]
+    surface, cui = draw()
     values = {"d": surface, "D": surface[0].upper() + surface[1:]}
     if kind == "plain":
         spans = _emit(builder, _gendered(rng.choice(PLAIN_TEMPLATES), sex), values)
@@ -132,9 +175,10 @@ def _filler(rng: random.Random) -> str:
     return rng.choice(FILLERS).format(med=rng.choice(MEDICATIONS), n=rng.randint(2, 8))
 
 
-def make_note(doc_id: str, rng: random.Random) -> Document:
+def make_note(doc_id: str, rng: random.Random, draw: _Draw | None = None) -> Document:
     """One note of three sections with three to six disorder mentions."""
     builder = TextBuilder()
+    draw = draw or _Draw(rng, "train")
     mentions: list[Mention] = []
     sex = rng.choice(["woman", "man"])
     builder.add(f"Patient is a {rng.randint(25, 90)} year old {sex} seen for follow-up.\n")
@@ -145,7 +189,7 @@ def make_note(doc_id: str, rng: random.Random) -> Document:
             if index:
                 builder.add(" ")
             kind = "discontiguous" if section == "EXAM" and rng.random() < 0.6 else rng.choices(kinds, weights)[0]
-            mentions.extend(_sentence(builder, kind, sex, rng))
+            mentions.extend(_sentence(builder, kind, sex, rng, draw))
         builder.add(" " + _filler(rng) + "\n")
     builder.add(f"PLAN: {_filler(rng)}\n")
     for number, mention in enumerate(mentions, start=1):
@@ -158,4 +202,5 @@ def make_documents(rng: random.Random, n: int, split: str) -> list[Document]:
     kinds = ["DISCHARGE_SUMMARY", "ECHO_REPORT", "RADIOLOGY_REPORT"]
     prefix = {"train": 1, "dev": 2}[split]
     names = (f"{prefix}{index:04d}-{rng.randint(100000, 999999)}-{rng.choice(kinds)}" for index in range(n))
-    return [make_note(name, rng) for name in names]
+    draw = _Draw(rng, split)
+    return [make_note(name, rng, draw) for name in names]

@@ -7,11 +7,13 @@ field on error. The resolved config is saved into each run's folder (``config.ya
 from __future__ import annotations
 
 import copy
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mtpeft.errors import ConfigError
 
@@ -22,6 +24,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_ENV_REFERENCE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_env(value: str | None) -> str | None:
+    """Expand ``$NAME``, ``${NAME}`` and ``${NAME:-default}`` in a config path (as a POSIX shell does).
+
+    A variable that is unset (or empty) with no default is an error naming it: a path silently
+    left as ``$MTPEFT_SHARED_DATA/...`` would only fail later, far from its cause. A ``$`` not
+    followed by a name is kept as it is.
+    """
+    if value is None or "$" not in value:
+        return value
+
+    def replace(match: re.Match) -> str:
+        name = match.group("braced") or match.group("bare")
+        found = os.environ.get(name)
+        if found:
+            return found
+        if match.group("default") is not None:
+            return expand_env(match.group("default")) or ""
+        raise ValueError(f"environment variable {name} is not set (in {value!r}); set it, "
+                         f"or give a default as ${{{name}:-DEFAULT}}")
+
+    return _ENV_REFERENCE.sub(replace, value)
+
+
 class ModelConfig(_Strict):
     backbone: str = "embedded"
     """``embedded`` (SmolLM2-135M), ``tiny`` (random, tests), a named config or a local folder."""
@@ -30,6 +58,11 @@ class ModelConfig(_Strict):
     """NF4 through bitsandbytes (set by strategy s5)."""
     cache_dir: str | None = None
     """Where the embedded model's safetensors copy is cached (default ``$MTPEFT_CACHE`` or ~/.cache/mtpeft)."""
+
+    @field_validator("backbone", "cache_dir")
+    @classmethod
+    def _expand_paths(cls, path: str | None) -> str | None:
+        return expand_env(path)
 
 
 class StrategyConfig(_Strict):
@@ -57,6 +90,36 @@ class StrategyConfig(_Strict):
     """s5: the architecture run on the 4-bit backbone."""
 
 
+class AdaptersConfig(_Strict):
+    kernel: Literal["peft", "fused"] = "fused"
+    """How routed LoRA projections are computed: ``fused`` (one autograd function per projection
+    computes the frozen projection, the adapters, LoRA dropout and the gate) or ``peft`` (PEFT's own
+    modules behind hooks, the reference). The same weights and files either way; the LoRA dropout
+    masks come from different random streams (mtpeft.adapters.routing)."""
+
+
+class SplitConfig(_Strict):
+    """A reproducible document-level split of a task's ``train`` file into train and dev."""
+
+    dev_fraction: float = Field(gt=0.0, lt=1.0)
+    """Fraction of the documents (or groups) held out as dev, in (0, 1); rounded, at least one."""
+    seed: int = 0
+    """Which documents: a different seed gives a different split; the same seed, the same one everywhere."""
+    group_pattern: str | None = None
+    """Regular expression searched in each document id; documents with the same first group (or
+    match) stay on one side, e.g. ``^(ID\\d+)_`` for THYME patients. None: each document alone."""
+
+    @field_validator("group_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
+        return pattern
+
+
 class TaskConfig(_Strict):
     id: str
     """A registered task id (``semeval2014t7`` ...) or a name for a generic task."""
@@ -70,6 +133,21 @@ class TaskConfig(_Strict):
     """Skip (and count) malformed records instead of stopping."""
     limit: int | None = None
     """Use at most this many documents per split (quick runs)."""
+    split: SplitConfig | None = None
+    """Hold out part of ``train``'s documents as the dev set (``dev`` must then be unset); see mtpeft.tasks.split."""
+
+    @field_validator("train", "dev", "test")
+    @classmethod
+    def _expand_paths(cls, path: str | None) -> str | None:
+        return expand_env(path)
+
+    @model_validator(mode="after")
+    def _split_needs_train_only(self) -> TaskConfig:
+        if self.split is not None and self.train is None:
+            raise ValueError("'split' holds out documents of 'train', which is not set")
+        if self.split is not None and self.dev is not None:
+            raise ValueError("'split' makes the dev set from 'train'; remove 'dev' (or 'split')")
+        return self
 
 
 class SamplingConfig(_Strict):
@@ -83,6 +161,11 @@ class LossConfig(_Strict):
     strategy: str = "equal"
     """equal | uncertainty | pcgrad | any torchjd aggregator registered (upgrad, cagrad, ...)."""
     options: dict[str, Any] = Field(default_factory=dict)
+    normalisation: Literal["step", "micro_batch"] = "step"
+    """``step``: each loss term is divided by its unit count over the whole optimiser step (all
+    micro-batches and processes) and each task weighted by its share of the step's examples, so
+    accumulation equals one large batch; ``micro_batch``: the earlier per-micro-batch task means,
+    summed over tasks (see mtpeft.training.step_losses)."""
 
 
 class EarlyStoppingConfig(_Strict):
@@ -117,11 +200,23 @@ class TrainingConfig(_Strict):
     """Stop with an error after this many consecutive NaN/inf losses (each skips its step)."""
     tensorboard: bool = True
     mlflow: bool = False
+    packing: bool | Literal["auto"] = "auto"
+    """Padding-free batches (mtpeft.model.packing): a step's examples share rows of at most
+    ``packing_tokens`` tokens, each attending only to itself; exact. ``auto``: packed where the
+    backbone's attention honours it (checked once), else forwards grouped by length (said once);
+    ``true``: packed, or an error; ``false``: every row padded to the step's longest example."""
+    packing_tokens: int = Field(256, ge=1)
+    """Tokens per packed row; an example longer than this gets a row of its own (never truncated).
+    On a CPU, attention over a longer row costs more than the padding it saves; raise it on a GPU."""
 
 
 class EvaluationConfig(_Strict):
     ece_bins: int = Field(10, ge=1)
     batch_size: int = Field(16, ge=1)
+    packing: bool | Literal["auto"] = "auto"
+    """Padding-free prediction batches, as ``training.packing`` (``false``: padded batches)."""
+    packing_tokens: int = Field(256, ge=1)
+    """Tokens per packed row in prediction, as ``training.packing_tokens``."""
     before_training: bool = False
     """Also evaluate the untrained model on dev (step 0), reported next to the final metrics."""
     report: bool = False
@@ -133,6 +228,7 @@ class RunConfig(_Strict):
     output_dir: str = "runs/run"
     model: ModelConfig = Field(default_factory=ModelConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
     tasks: list[TaskConfig]
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

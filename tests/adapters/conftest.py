@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mtpeft.adapters.model import MultiAdapterBackbone, Route
+from mtpeft.adapters.routing import KERNELS
 from mtpeft.backbone import tiny_llama
 
 TASKS = ("a", "b", "c")
@@ -27,6 +28,7 @@ def randomize_lora_b(model: MultiAdapterBackbone, seed: int = 1) -> None:
 
 
 def build(fusion="gated", placement="layer", tasks=TASKS, seed=0, randomize=True, **kwargs) -> MultiAdapterBackbone:
+    """S3a-style adapters on the tiny Llama, no LoRA dropout (``kwargs``: e.g. ``kernel``)."""
     adapters, routes = shared_private(tasks)
     model = MultiAdapterBackbone(
         tiny_llama(seed), adapters, routes, fusion=fusion, placement=placement, lora_dropout=0.0, **kwargs
@@ -34,6 +36,12 @@ def build(fusion="gated", placement="layer", tasks=TASKS, seed=0, randomize=True
     if randomize:
         randomize_lora_b(model)
     return model
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request) -> str:
+    """Every routing test runs on both kernels (``adapters.kernel``)."""
+    return request.param
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Per-row routing: mixed batches equal per-task sub-batches; gradients reach only what they should."""
+"""Per-row routing: mixed batches equal per-task sub-batches; gradients reach only what they should.
+
+Every test runs on both kernels (the ``kernel`` fixture of ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -19,10 +21,10 @@ def _perturb_fusions(model) -> None:
 
 
 @pytest.mark.parametrize("fusion,placement", VARIANTS)
-def test_zero_initialised_b_leaves_outputs_unchanged(fusion, placement, input_ids):
+def test_zero_initialised_b_leaves_outputs_unchanged(fusion, placement, input_ids, kernel):
     if (fusion, placement) == ("sum", "output"):
         pytest.skip("sum at output placement adds two copies of the representation by definition")
-    model = build(fusion, placement, randomize=False)
+    model = build(fusion, placement, randomize=False, kernel=kernel)
     base = model.inner_model
     with model.peft_model.disable_adapter():
         expected = base(input_ids=input_ids).last_hidden_state
@@ -30,10 +32,10 @@ def test_zero_initialised_b_leaves_outputs_unchanged(fusion, placement, input_id
 
 
 @pytest.mark.parametrize("fusion,placement", VARIANTS)
-def test_mixed_batch_equals_per_task_sub_batches(fusion, placement, input_ids):
+def test_mixed_batch_equals_per_task_sub_batches(fusion, placement, input_ids, kernel):
     # float64: a routing error shows at full size, while float32 summation-order noise
     # (about 1e-7 relative, on gradients of magnitude ~100) does not blur the 1e-5 criterion.
-    model = build(fusion, placement).double()
+    model = build(fusion, placement, kernel=kernel).double()
     _perturb_fusions(model)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
 
@@ -58,8 +60,8 @@ def test_mixed_batch_equals_per_task_sub_batches(fusion, placement, input_ids):
 
 
 @pytest.mark.parametrize("fusion,placement", VARIANTS)
-def test_only_adapters_and_fusion_get_gradients(fusion, placement, input_ids):
-    model = build(fusion, placement)
+def test_only_adapters_and_fusion_get_gradients(fusion, placement, input_ids, kernel):
+    model = build(fusion, placement, kernel=kernel)
     model(input_ids, tasks=MIXED).pow(2).mean().backward()
     for name, param in model.named_parameters():
         if "lora_" in name or name.startswith(("layer_fusions", "output_fusion")):
@@ -70,8 +72,8 @@ def test_only_adapters_and_fusion_get_gradients(fusion, placement, input_ids):
 
 
 @pytest.mark.parametrize("placement", ["layer", "output"])
-def test_other_private_adapters_get_exactly_zero_gradient(placement, input_ids):
-    model = build("gated", placement)
+def test_other_private_adapters_get_exactly_zero_gradient(placement, input_ids, kernel):
+    model = build("gated", placement, kernel=kernel)
     model(input_ids, tasks=["a"] * len(input_ids)).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.adapter_parameters("private_a").values())
     for task in ("b", "c"):
@@ -79,8 +81,8 @@ def test_other_private_adapters_get_exactly_zero_gradient(placement, input_ids):
             assert param.grad is None or torch.count_nonzero(param.grad) == 0, name
 
 
-def test_adamw_step_on_task_a_leaves_task_b_bit_identical(input_ids):
-    model = build("gated", "layer")
+def test_adamw_step_on_task_a_leaves_task_b_bit_identical(input_ids, kernel):
+    model = build("gated", "layer", kernel=kernel)
     before = {n: p.detach().clone() for n, p in model.adapter_parameters("private_b").items()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.1)
     for _ in range(3):
@@ -93,23 +95,23 @@ def test_adamw_step_on_task_a_leaves_task_b_bit_identical(input_ids):
     assert any(not torch.equal(p, before_p) for p, before_p in zip(changed.values(), before.values()))
 
 
-def test_routing_without_plan_is_plain_peft(input_ids):
+def test_routing_without_plan_is_plain_peft(input_ids, kernel):
     """Outside a routed forward, the PEFT model behaves as PEFT: all active adapters summed."""
-    model = build("sum", "layer")
+    model = build("sum", "layer", kernel=kernel)
     routed = model(input_ids, tasks=["a"] * len(input_ids))
     model.peft_model.base_model.set_adapter(["shared", "private_a"])
     plain = model.inner_model(input_ids=input_ids).last_hidden_state
     torch.testing.assert_close(routed, plain, atol=1e-5, rtol=1e-5)
 
 
-def test_layer_gated_with_identical_adapters_reduces_to_plain_lora(input_ids):
+def test_layer_gated_with_identical_adapters_reduces_to_plain_lora(input_ids, kernel):
     """With the private adapter a copy of the shared one, any gate gives plain single-adapter LoRA."""
     from mtpeft.adapters.model import MultiAdapterBackbone, Route
     from mtpeft.backbone import tiny_llama
 
     model = MultiAdapterBackbone(
         tiny_llama(0), {"shared": 8, "private_a": 8}, {"a": Route(("shared",), "private_a")},
-        fusion="gated", placement="layer", lora_dropout=0.0,
+        fusion="gated", placement="layer", lora_dropout=0.0, kernel=kernel,
     )
     shared, private = model.adapter_parameters("shared"), model.adapter_parameters("private_a")
     generator = torch.Generator().manual_seed(2)
@@ -126,8 +128,8 @@ def test_layer_gated_with_identical_adapters_reduces_to_plain_lora(input_ids):
 
 
 @pytest.mark.parametrize("fusion,placement", [("gated", "layer"), ("gated", "output")])
-def test_mixed_batch_outputs_match_in_float32(fusion, placement, input_ids):
-    model = build(fusion, placement)
+def test_mixed_batch_outputs_match_in_float32(fusion, placement, input_ids, kernel):
+    model = build(fusion, placement, kernel=kernel)
     mixed = model(input_ids, tasks=MIXED)
     for task in TASKS:
         rows = torch.tensor([i for i, t in enumerate(MIXED) if t == task])

@@ -1,15 +1,19 @@
 """The router's fast paths (rank-level scaling and gate, one matmul per row block, split inputs,
-in-place accumulation without autograd) against a row-by-row reference written from the definition:
-``out_i = W x_i + fusion(S_i, P_i)`` on fused rows, ``+ S_i + P_i`` elsewhere."""
+in-place accumulation without autograd; the fused kernel's autograd function) against a row-by-row
+reference written from the definition: ``out_i = W x_i + fusion(S_i, P_i)`` on fused rows,
+``+ S_i + P_i`` elsewhere. Every test runs on both kernels unless its name says which."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
+from mtpeft.adapters.lora_dropout import draw_seed, dropout_mask
 from mtpeft.adapters.model import MultiAdapterBackbone, Route
-from mtpeft.adapters.routing import fusion_key
+from mtpeft.adapters.routing import RoutingPlan, fusion_key
 from mtpeft.backbone import tiny_llama
 
 ADAPTERS = {"shared": 4, "private_a": 3, "private_b": 2}
@@ -26,11 +30,13 @@ ROW_TASKS = {
 }
 FUSIONS = [("sum", "layer"), ("gated", "layer"), ("attention", "layer"), ("gated", "output")]
 
+Dropout = Callable[[LoraLayer, torch.Tensor, RoutingPlan], torch.Tensor]
 
-def _model(fusion: str, placement: str, lora_dropout: float = 0.0) -> MultiAdapterBackbone:
+
+def _model(fusion: str, placement: str, lora_dropout: float = 0.0, kernel: str = "fused") -> MultiAdapterBackbone:
     torch.manual_seed(0)  # LoRA A is initialised from the global generator
     model = MultiAdapterBackbone(
-        tiny_llama(0), ADAPTERS, ROUTES, fusion=fusion, placement=placement, lora_dropout=lora_dropout
+        tiny_llama(0), ADAPTERS, ROUTES, fusion=fusion, placement=placement, lora_dropout=lora_dropout, kernel=kernel
     ).double()
     generator = torch.Generator().manual_seed(4)
     with torch.no_grad():
@@ -40,9 +46,23 @@ def _model(fusion: str, placement: str, lora_dropout: float = 0.0) -> MultiAdapt
     return model
 
 
-def _rowwise_reference(model: MultiAdapterBackbone, dropout: bool = False):
-    """Replace the router's hooks by hooks that apply the active plan one row at a time; with
-    ``dropout``, every adapter reads one dropped-out copy of the input drawn by the first adapter."""
+def peft_dropout(layer: LoraLayer, x: torch.Tensor, plan: RoutingPlan) -> torch.Tensor:
+    """The PEFT kernel's draw: the first adapter's ``nn.Dropout`` over the whole batch."""
+    return layer.lora_dropout[next(iter({**plan.shared, **plan.private}))](x)
+
+
+def fused_dropout(layer: LoraLayer, x: torch.Tensor, plan: RoutingPlan) -> torch.Tensor:
+    """The fused kernel's draw: one seed from the default generator per projection, its mask."""
+    p = layer.lora_dropout[next(iter({**plan.shared, **plan.private}))].p
+    return x * dropout_mask(x.shape, p, draw_seed(), plan.tied_halves, x.dtype)
+
+
+DROPOUTS: dict[str, Dropout] = {"peft": peft_dropout, "fused": fused_dropout}
+
+
+def _rowwise_reference(model: MultiAdapterBackbone, dropout: Dropout | None = None):
+    """Replace the router's kernels by hooks that apply the active plan one row at a time; with
+    ``dropout``, every adapter reads one dropped-out copy of the input drawn by it."""
     model.router.remove()
 
     def rows_of(rows, batch_size):
@@ -54,8 +74,7 @@ def _rowwise_reference(model: MultiAdapterBackbone, dropout: bool = False):
         def hook(layer: LoraLayer, args, kwargs):
             plan = model.router.active_plan
             x = args[0]
-            first = next(iter({**plan.shared, **plan.private}))
-            dropped = layer.lora_dropout[first](x) if dropout else x
+            dropped = dropout(layer, x, plan) if dropout is not None else x
             out = []
             for i in range(x.shape[0]):
                 xi, fused = x[i], plan.fuse_rows is not None and i in rows_of(plan.fuse_rows, plan.batch_size)
@@ -91,66 +110,76 @@ def _forward_and_grads(model, input_ids, tasks):
     return out.detach(), grads
 
 
-@pytest.mark.parametrize("fusion,placement", FUSIONS)
-@pytest.mark.parametrize("pattern", sorted(ROW_TASKS))
-def test_routed_forward_and_gradients_match_the_rowwise_definition(fusion, placement, pattern, input_ids):
-    tasks = ROW_TASKS[pattern]
-    fast = _model(fusion, placement)
-    reference = _model(fusion, placement)
-    _rowwise_reference(reference)
-    out, grads = _forward_and_grads(fast, input_ids, tasks)
-    expected, expected_grads = _forward_and_grads(reference, input_ids, tasks)
-    torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-9)
+def _assert_same(out, grads, expected, expected_grads, msg=""):
+    torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-9, msg=msg)
     assert grads.keys() == expected_grads.keys()
     for name in grads:
-        torch.testing.assert_close(grads[name], expected_grads[name], atol=1e-10, rtol=1e-9, msg=name)
+        torch.testing.assert_close(grads[name], expected_grads[name], atol=1e-10, rtol=1e-9, msg=f"{msg} {name}")
 
 
 @pytest.mark.parametrize("fusion,placement", FUSIONS)
 @pytest.mark.parametrize("pattern", sorted(ROW_TASKS))
-def test_forward_without_autograd_accumulates_in_place_to_the_same_output(fusion, placement, pattern, input_ids):
-    model = _model(fusion, placement).eval()
+def test_routed_forward_and_gradients_match_the_rowwise_definition(fusion, placement, pattern, input_ids, kernel):
+    tasks = ROW_TASKS[pattern]
+    fast = _model(fusion, placement, kernel=kernel)
+    reference = _model(fusion, placement, kernel=kernel)
+    _rowwise_reference(reference)
+    _assert_same(*_forward_and_grads(fast, input_ids, tasks), *_forward_and_grads(reference, input_ids, tasks))
+
+
+@pytest.mark.parametrize("fusion,placement", FUSIONS)
+@pytest.mark.parametrize("pattern", sorted(ROW_TASKS))
+def test_forward_without_autograd_accumulates_in_place_to_the_same_output(fusion, placement, pattern, input_ids,
+                                                                           kernel):
+    model = _model(fusion, placement, kernel=kernel).eval()
     tasks = ROW_TASKS[pattern]
     with_grad = model(input_ids, tasks=tasks)
     with torch.no_grad():
         without = model(input_ids, tasks=tasks)
+    with torch.inference_mode():
+        inference = model(input_ids, tasks=tasks)
     torch.testing.assert_close(without, with_grad.detach(), atol=1e-10, rtol=1e-9)
+    torch.testing.assert_close(inference, with_grad.detach(), atol=1e-10, rtol=1e-9)
 
 
-def test_dropout_draws_one_mask_per_projection_shared_by_the_adapters_of_a_row(input_ids):
-    """One mask per projection over the whole batch, drawn by the first adapter in plan order (the
-    shared one), read by every adapter of every row: the reference draws the same mask from the
-    same seed and applies each adapter to its rows of the dropped input."""
-    fast = _model("gated", "layer", lora_dropout=0.3).train()
+def test_peft_kernel_draws_one_mask_per_projection_by_its_first_adapter(input_ids):
+    """The PEFT kernel draws with the first adapter's (plan order: the shared one) ``nn.Dropout``,
+    once per projection, over the whole batch."""
+    fast = _model("gated", "layer", lora_dropout=0.3, kernel="peft").train()
     layer = next(m for m in fast.inner_model.modules() if isinstance(m, LoraLayer))
     calls = []
     for adapter in ADAPTERS:
         record = lambda module, args, output, name=adapter: calls.append((name, args[0].shape[0]))  # noqa: E731
         layer.lora_dropout[adapter].register_forward_hook(record)
+    fast(input_ids, tasks=ROW_TASKS["grouped"])
+    assert calls == [("shared", 6)]
+
+
+def test_dropout_draws_one_mask_per_projection_shared_by_the_adapters_of_a_row(input_ids, kernel):
+    """One mask per projection over the whole batch, read by every adapter of every row, fixed by
+    the seed: the reference draws the same mask from the same seed (each kernel's own stream) and
+    applies each adapter to its rows of the dropped input."""
+    fast = _model("gated", "layer", lora_dropout=0.3, kernel=kernel).train()
     torch.manual_seed(0)
     first = fast(input_ids, tasks=ROW_TASKS["grouped"])
-    assert calls == [("shared", 6)]
     torch.manual_seed(0)
     torch.testing.assert_close(fast(input_ids, tasks=ROW_TASKS["grouped"]), first, atol=0, rtol=0)
     torch.manual_seed(1)
     assert not torch.equal(fast(input_ids, tasks=ROW_TASKS["grouped"]), first)
 
-    reference = _model("gated", "layer", lora_dropout=0.3).train()
-    _rowwise_reference(reference, dropout=True)
+    reference = _model("gated", "layer", lora_dropout=0.3, kernel=kernel).train()
+    _rowwise_reference(reference, DROPOUTS[kernel])
     for pattern, tasks in ROW_TASKS.items():
         torch.manual_seed(3)
         out, grads = _forward_and_grads(fast, input_ids, tasks)
         torch.manual_seed(3)
-        expected, expected_grads = _forward_and_grads(reference, input_ids, tasks)
-        torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-9, msg=pattern)
-        for name in grads:
-            torch.testing.assert_close(grads[name], expected_grads[name], atol=1e-10, rtol=1e-9, msg=name)
+        _assert_same(out, grads, *_forward_and_grads(reference, input_ids, tasks), msg=pattern)
 
 
-def test_output_placement_copies_of_an_example_share_their_dropout_mask(input_ids):
+def test_peft_kernel_output_placement_copies_of_an_example_share_their_dropout_mask(input_ids):
     """At ``output`` placement row i (shared pass) and row i + B (private pass) are the same example:
     one mask over B rows, applied to both copies, though their hidden states differ."""
-    model = _model("gated", "output", lora_dropout=0.5).train()
+    model = _model("gated", "output", lora_dropout=0.5, kernel="peft").train()
     layer = [m for m in model.inner_model.modules() if isinstance(m, LoraLayer)][-1]  # last layer: copies differ
     seen = {}
     for adapter in ("shared", "private_a"):
@@ -164,3 +193,18 @@ def test_output_placement_copies_of_an_example_share_their_dropout_mask(input_id
     dropped = shared == 0
     assert 0.3 < dropped.double().mean() < 0.7
     assert torch.equal(dropped, private == 0)
+
+
+def test_fused_kernel_output_placement_copies_of_an_example_share_their_dropout_mask(input_ids):
+    """The fused kernel's tied masks: ``[m; m]`` over the doubled batch, checked against the rowwise
+    reference applying exactly that mask (an untied draw would give other outputs)."""
+    mask = dropout_mask((4, 3, 5), 0.5, seed=7, tied_halves=True)
+    assert torch.equal(mask[:2], mask[2:]) and 0 < (mask == 0).sum() < mask.numel()
+    fast = _model("gated", "output", lora_dropout=0.5).train()
+    reference = _model("gated", "output", lora_dropout=0.5).train()
+    _rowwise_reference(reference, fused_dropout)
+    for pattern in ("single", "interleaved"):
+        torch.manual_seed(5)
+        out, grads = _forward_and_grads(fast, input_ids, ROW_TASKS[pattern])
+        torch.manual_seed(5)
+        _assert_same(out, grads, *_forward_and_grads(reference, input_ids, ROW_TASKS[pattern]), msg=pattern)

@@ -81,9 +81,9 @@ def _write(items: list[dict], path: Path) -> Path:
 
 def test_dev_gold_against_itself_scores_one(shared_data: Path) -> None:
     dev = shared_data / "semeval2021t6" / "dev_set_task2.txt"
-    for task in ("semeval2021t6_level1", "semeval2021t6_level2"):
+    for task, prefix in (("semeval2021t6", ""), ("semeval2021t6_level1", ""), ("semeval2021t6_level2", "oracle_span_")):
         scores = score(task, dev, dev)
-        assert (scores["precision"], scores["recall"], scores["f1"]) == (1.0, 1.0, 1.0)
+        assert tuple(scores[f"{prefix}{k}"] for k in ("precision", "recall", "f1")) == (1.0, 1.0, 1.0)
 
 
 def test_training_gold_against_itself_counts_its_overlapping_spans(shared_data: Path) -> None:
@@ -100,7 +100,7 @@ def test_training_gold_against_itself_counts_its_overlapping_spans(shared_data: 
                     shared = max(0, min(a["end"], b["end"]) - max(a["start"], b["start"]))
                     extra += shared / (a["end"] - a["start"])
     assert extra > 0  # the file does contain same-technique overlaps
-    scores = score("semeval2021t6_level2", train, train)
+    scores = score("semeval2021t6", train, train)
     assert scores["precision"] == pytest.approx((n_spans + extra) / n_spans)
     assert scores["recall"] == pytest.approx(scores["precision"])  # symmetric when pred == gold
 
@@ -114,7 +114,7 @@ def test_shortened_spans_keep_precision_and_lose_recall(shared_data: Path, tmp_p
             length = label["end"] - label["start"]
             label["end"] = label["start"] + max(1, length // 2)  # keep the first half
             kept_fractions.append((label["end"] - label["start"]) / length)
-    scores = score("semeval2021t6_level2", dev, _write(items, tmp_path / "pred.txt"))
+    scores = score("semeval2021t6", dev, _write(items, tmp_path / "pred.txt"))
     # dev has no same-technique overlaps: each half lies inside its own gold span only,
     # so precision credit is 1 per span and recall credit is the kept fraction
     assert scores["precision"] == pytest.approx(1.0)
@@ -135,7 +135,7 @@ def test_swapped_techniques_lose_exactly_those_spans(shared_data: Path, tmp_path
         unused = next(t for t in techniques if t not in used)  # matches no gold span of this meme
         item["labels"][0]["technique"] = unused
         swapped += 1
-    scores = score("semeval2021t6_level2", dev, _write(items, tmp_path / "pred.txt"))
+    scores = score("semeval2021t6", dev, _write(items, tmp_path / "pred.txt"))
     # the swapped spans earn nothing; all others still match themselves exactly (no overlaps)
     assert scores["precision"] == pytest.approx((n_spans - swapped) / n_spans)
     assert scores["recall"] == pytest.approx((n_spans - swapped) / n_spans)
@@ -146,4 +146,55 @@ def test_missing_prediction_ids_are_named(shared_data: Path, tmp_path: Path) -> 
     items = json.loads(dev.read_text(encoding="utf-8"))
     dropped = items.pop()["id"]
     with pytest.raises(FormatError, match=f"'{dropped}'"):
-        score("semeval2021t6_level2", dev, _write(items, tmp_path / "pred.txt"))
+        score("semeval2021t6", dev, _write(items, tmp_path / "pred.txt"))
+
+
+# --- span identification (2021 T6 level 1): overlapping spans merged, bounded ----------------
+
+
+def test_merged_extents_merge_shared_characters_only() -> None:
+    from mtpeft.evaluation.metrics.persuasion import merged_extents
+
+    assert merged_extents([(5, 15), (0, 10), (20, 30), (30, 35), (12, 14)]) == [(0, 15), (20, 30), (30, 35)]
+    assert merged_extents([]) == []
+
+
+def test_span_identification_merges_both_sides_by_hand(make_doc) -> None:
+    from mtpeft.evaluation.metrics.persuasion import span_identification_scores
+
+    # gold: two overlapping spans of different techniques -> one merged span 0-20
+    gold = [make_doc("1", ("T1", [(0, 10)]), ("T2", [(5, 20)]))]
+    # predicted: 0-10 and 8-12 merge to 0-12 (12 chars, 12 inside gold 0-20)
+    pred = [make_doc("1", ("X", [(0, 10)]), ("Y", [(8, 12)]))]
+    scores = span_identification_scores(gold, pred)
+    assert (scores["precision"], scores["recall"]) == (pytest.approx(1.0), pytest.approx(12 / 20))
+    assert (scores["gold_spans"], scores["pred_spans"]) == (1.0, 1.0)
+    # unmerged, one type: 0-10 earns 10/10 + 5/10, 8-12 earns 2/4 + 4/4 -> 3.0 over 2 predicted spans
+    assert scores["unmerged_precision"] == pytest.approx(1.5)
+
+
+def _real_memes(shared_data: Path, name: str) -> list[dict]:
+    return json.loads((shared_data / "semeval2021t6" / name).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["training_set_task2.txt", "dev_set_task2.txt"])
+def test_level1_scores_stay_in_the_unit_interval_on_the_real_files(shared_data: Path, tmp_path: Path, name: str) -> None:
+    """The real gold has overlapping spans: unmerged, one prediction per distinct extent scored
+    1.91 and one span over each whole meme 1.035; merged, every figure stays in [0, 1]."""
+    gold_path = shared_data / "semeval2021t6" / name
+    items = _real_memes(shared_data, name)
+    assert any(  # the file has overlapping spans (the reason for merging)
+        a is not b and a["start"] < b["end"] and b["start"] < a["end"] for item in items
+        for a in item["labels"] for b in item["labels"]
+    )
+    itself = score("semeval2021t6_level1", gold_path, gold_path)
+    assert (itself["precision"], itself["recall"], itself["f1"]) == (1.0, 1.0, 1.0)
+    assert itself["unmerged_precision"] > 1.0  # the old headline
+    extents = [{**item, "labels": [dict(t) for t in {(label["start"], label["end"]): label for label in item["labels"]}.values()]}
+               for item in items]
+    whole = [{**item, "labels": [{"start": 0, "end": len(item["text"]), "technique": "Slogans"}] if item["text"] else []}
+             for item in items]
+    for predictions in (extents, whole):
+        scores = score("semeval2021t6_level1", gold_path, _write(predictions, tmp_path / "pred.txt"))
+        assert all(0.0 <= scores[k] <= 1.0 for k in ("precision", "recall", "f1")), scores
+    assert score("semeval2021t6_level1", gold_path, _write(extents, tmp_path / "pred.txt"))["f1"] == 1.0

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from mtpeft.heads import RelationHead, entity_distance
-from mtpeft.tasks.features import IGNORE_INDEX
 
 H, C = 16, 2
 
@@ -50,7 +49,8 @@ def test_collate(features) -> None:
         ({"relations": [(0, 5, 0)]}, "relation \\(0, 5, 0\\)"),
         ({"entities": [(3, 12)], "relations": []}, "entity token range"),
         ({"entities": None}, "entities is None"),
-        ({"entity_labels": [0]}, "1 entity_labels for 2 entities"),
+        ({"entity_label_sets": [(0,)]}, "1 entity_label_sets for 2 entities"),
+        ({"entity_label_sets": [(0,), (-1,)]}, "negative label id"),
     ],
 )
 def test_collate_rejects_bad_input(make_features, change: dict, message: str) -> None:
@@ -131,10 +131,16 @@ def test_no_entities_gives_a_zero_loss(make_features) -> None:
 
 @pytest.fixture
 def single_features(make_features):
+    # multi-label: an extent with two labels, one with one, one with none; a window with one extent
     return [
-        make_features(8, entities=[(0, 2), (4, 4), (5, 7)], entity_labels=[0, 1, C]),
-        make_features(4, entities=[(1, 3)], entity_labels=[IGNORE_INDEX], doc_id="short"),
+        make_features(8, entities=[(0, 2), (4, 4), (5, 7)], entity_label_sets=[(0, 1), (1,), ()]),
+        make_features(4, entities=[(1, 3)], entity_label_sets=[(0,)], doc_id="short"),
     ]
+
+
+def test_single_mode_collates_label_sets(single_features) -> None:
+    batch = RelationHead.collate(single_features, 0)
+    assert batch["entity_label_sets"].tolist() == [[[0, 1], [1, -1], [-1, -1]], [[0, -1], [-1, -1], [-1, -1]]]
 
 
 def test_single_mode_forward_backward(single_features) -> None:
@@ -142,11 +148,18 @@ def test_single_mode_forward_backward(single_features) -> None:
     batch = RelationHead.collate(single_features, 0)
     hidden = torch.randn(2, 8, H, requires_grad=True)
     out = head(hidden, batch)
-    assert out.logits.shape == (2, 3, C + 1)
+    assert out.logits.shape == (2, 3, C)  # one sigmoid per label, no "none" column
     head_vec, tail_vec = head._entity_repr(hidden, batch["entity_spans"])  # same entity as head and tail
     reference = head.bilinear(head_vec, tail_vec) + head.linear(torch.cat([head_vec, tail_vec], -1))
-    assert torch.allclose(out.logits[batch["entity_mask"].bool()], reference[batch["entity_mask"].bool()], atol=1e-5)
-    assert int(out.stats["labelled_entities"]) == 3
+    mask = batch["entity_mask"].bool()
+    assert torch.allclose(out.logits[mask], reference[mask], atol=1e-5)
+    # the loss is binary cross-entropy summed over every (entity, label): 4 entities x C labels
+    targets = torch.tensor([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(out.logits[mask], targets, reduction="sum")
+    term = out.loss_terms["entity_bce"]
+    assert torch.allclose(term.total, expected) and int(term.units) == 4 * C
+    assert head.loss_units(batch) == {"entity_bce": 4 * C}
+    assert int(out.stats["gold_labels"]) == 4
     out.loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
 
@@ -188,9 +201,11 @@ def test_single_mode_overfits_and_decodes(single_features, overfit) -> None:
     first, last = overfit(head, batch, hidden)
     assert last < 0.05 * first
     predictions = head.decode(head.eval()(hidden, batch), batch, single_features)
-    assert [label for label, _ in predictions[0].entity_labels] == [0, 1, C]
-    assert len(predictions[1].entity_labels) == 1
-    assert all(0 <= c <= 1 for p in predictions for _, c in p.entity_labels)
+    for f, p in zip(single_features, predictions):
+        # every label of each extent's set, and only those, is on the right side of 0.5
+        assert [tuple(i for i, q in enumerate(probs) if q >= 0.5) for probs in p.entity_probs] == f.entity_label_sets
+        assert all(0 <= q <= 1 for probs in p.entity_probs for q in probs)
+        assert [label for label, _ in p.entity_labels] == [max(range(C), key=probs.__getitem__) for probs in p.entity_probs]
 
 
 def test_single_mode_batch_without_any_entity():
@@ -200,11 +215,12 @@ def test_single_mode_batch_without_any_entity():
 
     head = RelationHead(16, 3, pair_mode="single")
     features = [
-        Features(task="t", doc_id=str(i), input_ids=[1, 2, 3], token_offsets=[(0, 1)] * 3, entities=[], entity_ids=[], entity_labels=[])
+        Features(task="t", doc_id=str(i), input_ids=[1, 2, 3], token_offsets=[(0, 1)] * 3, entities=[], entity_ids=[],
+                 entity_label_sets=[])
         for i in range(2)
     ]
     batch = RelationHead.collate(features, pad_token_id=0)
     out = head(torch.randn(2, 3, 16), batch)
-    assert out.logits.shape == (2, 0, 4)
-    assert float(out.loss) == 0.0
-    assert [p.entity_labels for p in head.decode(out, batch, features)] == [[], []]
+    assert out.logits.shape == (2, 0, 3)
+    assert float(out.loss.detach()) == 0.0 and out.loss.requires_grad
+    assert [p.entity_probs for p in head.decode(out, batch, features)] == [[], []]

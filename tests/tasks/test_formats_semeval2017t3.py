@@ -170,3 +170,69 @@ def test_thread_without_question_and_malformed_xml(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"in\.xml:3: malformed XML at column \d+"):
         semeval2017t3.read(path)
     assert semeval2017t3.read(path, lenient=True).skipped[0].line == 3
+
+
+# --- the -with-multiline variant: <RelCBody> and <RelCClean> instead of <RelCText> -------------
+
+
+def _multiline_twin(plain: Path, out: Path) -> dict[str, str]:
+    """Write the -with-multiline variant of ``plain`` (as the organisers do: RelCBody keeps line
+    breaks, RelCClean is the plain file's RelCText); return each comment's body text by id."""
+    import xml.etree.ElementTree as ElementTree
+
+    tree = ElementTree.parse(plain)
+    bodies = {}
+    for comment in tree.iter("RelComment"):
+        text_element = comment.find("RelCText")
+        text = text_element.text or ""
+        comment.remove(text_element)
+        body = text.replace(". ", ".\n").replace("? ", "?\n\n")
+        ElementTree.SubElement(comment, "RelCBody").text = body
+        ElementTree.SubElement(comment, "RelCClean").text = text
+        bodies[comment.get("RELC_ID")] = body
+    tree.write(out, encoding="utf-8", xml_declaration=True)
+    return bodies
+
+
+def test_the_multiline_variant_of_the_real_file_reads_as_the_plain_one(tmp_path: Path) -> None:
+    plain = require_shared_data(REAL)
+    multiline = tmp_path / "SemEval2016-Task3-CQA-QL-train-part2-subtaskA-with-multiline.xml"
+    bodies = _multiline_twin(plain, multiline)
+    assert "<RelCText>" not in multiline.read_text(encoding="utf-8")
+    expected = semeval2017t3.read(plain)
+    clean = semeval2017t3.read(multiline)
+    assert not clean.skipped and annotations_of(clean.documents) == annotations_of(expected.documents)
+    body = semeval2017t3.read(multiline, comment_text="body").documents
+    assert [c.text for d in body for c in d.candidates] == [bodies[c.id] for d in body for c in d.candidates]
+    assert any("\n" in text for text in bodies.values())  # the body variant really differs
+    assert [(c.id, c.label) for d in body for c in d.candidates] == [
+        (c.id, c.label) for d in expected.documents for c in d.candidates
+    ]
+
+
+def test_the_task_option_reads_the_body(tmp_path: Path) -> None:
+    from mtpeft.errors import ConfigError
+    from mtpeft.tasks.registry import get_task
+
+    comment = ('<RelComment RELC_ID="Q1_R1_C1" RELC_RELEVANCE2RELQ="Good"><RelCBody>Try the\\nmarket.</RelCBody>'
+               "<RelCClean>Try the market.</RelCClean></RelComment>").replace("\\n", "\n")
+    path = _xml(tmp_path, _thread("Q1_R1", comment))
+    assert get_task("semeval2017t3").read(path).documents[0].candidates[0].text == "Try the market."
+    assert get_task("semeval2017t3", comment_text="body").read(path).documents[0].candidates[0].text == "Try the\nmarket."
+    with pytest.raises(ConfigError, match="comment_text 'raw'; valid choices: clean, body"):
+        get_task("semeval2017t3", comment_text="raw")
+
+
+@pytest.mark.parametrize(
+    ("inner", "message"),
+    [
+        ("<Other>x</Other>", "without <RelCText>, <RelCBody> or <RelCClean>"),
+        ("<RelCBody>x</RelCBody>", "without <RelCClean>"),
+    ],
+)
+def test_a_comment_without_its_text_is_an_element_error(tmp_path: Path, inner: str, message: str) -> None:
+    path = _xml(tmp_path, _thread("Q1_R1", f'<RelComment RELC_ID="Q1_R1_C1">{inner}</RelComment>'))
+    with pytest.raises(FormatError, match=message) as error:
+        semeval2017t3.read(path)
+    assert "Q1_R1_C1" in str(error.value) and str(path) in str(error.value)
+    assert len(semeval2017t3.read(path, lenient=True).skipped) == 1

@@ -28,8 +28,8 @@ def _gold_predictions(task, features) -> list[WindowPrediction]:
             p.spans, p.links = [(*s, 1.0) for s in f.span_labels], [(*link, 1.0) for link in f.span_links]
         if f.relations is not None:
             p.relations = [(*r, 1.0) for r in f.relations]
-        if f.entity_labels is not None:
-            p.entity_labels = [(label, 1.0) for label in f.entity_labels]
+        if f.entity_label_sets is not None:  # multi-label typing: probability 1 for the gold labels, 0 otherwise
+            p.entity_probs = [[float(k in labels) for k in range(len(task.labels))] for labels in f.entity_label_sets]
         if f.rank_label is not None:
             p.rank_probs = [float(k == f.rank_label) for k in range(len(task.labels))]
             p.rank_score = float(f.rank_label)

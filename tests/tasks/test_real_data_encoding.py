@@ -41,7 +41,11 @@ def test_2021t6_level2_encodes_every_span(tokenizer, shared_data: Path) -> None:
     result = task.encode(documents, tokenizer)
     n_spans = sum(len(d.mentions) for d in documents)
     assert result.counts["mentions_encoded"] + len(result.losses) == n_spans
-    assert sum(len(f.entity_ids) for f in result.features) == result.counts["mentions_encoded"]
+    # one entity per distinct extent (dev: 182 spans, 154 extents), each in exactly one window
+    extents = sum(len({m.spans for m in d.mentions}) for d in documents)
+    assert result.counts["extents"] == extents < n_spans
+    assert sum(len(f.entity_ids) for f in result.features) == result.counts["extents_encoded"]
+    assert sum(len(labels) for f in result.features for labels in f.entity_label_sets) == result.counts["mentions_encoded"]
 
 
 def test_2017t3_one_example_per_comment(tokenizer, shared_data: Path) -> None:

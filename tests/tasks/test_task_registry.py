@@ -51,7 +51,8 @@ def test_unknown_id_lists_valid_ids() -> None:
 def test_options_are_constructor_arguments() -> None:
     task = get_task("semeval2015t14", max_span_len=5, max_length=64, stride=16)
     assert (task.max_span_len, task.max_length, task.stride) == (5, 64, 16)
-    assert task.head_options() == {"max_span_len": 5}
+    assert task.head_options() == {"max_span_len": 5, "cui_classes": 2}  # CUI-less and <other> before fitting
+    assert get_task("semeval2015t14", max_span_len=5, normalise=False).head_options() == {"max_span_len": 5}
     relation = get_task("semeval2016t12", relation_window=40, relation_labels=["CONTAINS", "OVERLAP"])
     assert relation.head_options() == {"pair_mode": "pair", "window": 40}
     assert relation.labels == ["CONTAINS", "OVERLAP"]

@@ -27,43 +27,60 @@ def _meme() -> Document:
     )
 
 
+def _probabilities(task, features, wanted) -> list[WindowPrediction]:
+    """Predictions giving each extent probability 0.9 for the labels ``wanted(extent labels)``, 0.1 otherwise."""
+    out = []
+    for f in features:
+        sets = f.entity_label_sets or [()] * len(f.entities)
+        probs = [[0.9 if k in wanted(labels) else 0.1 for k in range(len(task.labels))] for labels in sets]
+        out.append(WindowPrediction(f.task, f.doc_id, f.window, entity_probs=probs))
+    return out
+
+
 @pytest.mark.parametrize(("max_length", "stride"), [(512, 128), (8, 6)])
-def test_typing_round_trip(tokenizer, max_length: int, stride: int) -> None:
-    task = get_task("semeval2021t6_level2", max_length=max_length, stride=stride)
+def test_typing_round_trip_once_per_extent(tokenizer, max_length: int, stride: int) -> None:
+    task = get_task("semeval2021t6_level2", max_length=max_length, stride=stride, threshold=0.5)
     doc = _meme()
     result = task.encode([doc], tokenizer)
-    encoded = [mid for f in result.features for mid in f.entity_ids]
     lost = {loss.item for loss in result.losses}
-    assert sorted(encoded) == sorted(m.id for m in doc.mentions if m.id not in lost)  # each entity in one window
-    assert result.counts["same_extent_other_label"] == 1
-    predictions = [
-        WindowPrediction(f.task, f.doc_id, f.window, entity_labels=[(label, 1.0) for label in f.entity_labels])
-        for f in result.features
-    ]
-    (decoded,) = task.decode([doc], predictions, result.features)
-    assert [(m.id, m.spans, m.label) for m in decoded.mentions] == [
-        (m.id, m.spans, m.label) for m in doc.mentions if m.id not in lost
-    ]
+    kept = [m for m in doc.mentions if m.id not in lost]
+    extents = {m.spans for m in kept}
+    # one entity per distinct extent ("Only a fool" carries two techniques), each in one window
+    encoded = [key for f in result.features for key in f.entity_ids]
+    assert len(encoded) == len(set(encoded)) == len(extents)
+    assert result.counts["extents_with_several_labels"] == 1 and result.counts["extents"] == 4
+    assert result.counts["mentions_encoded"] + len(lost) == len(doc.mentions)
+    for f in result.features:
+        for key, labels in zip(f.entity_ids, f.entity_label_sets):
+            gold = {task.label_id(m.label) for m in kept if ",".join(f"{s}-{e}" for s, e in m.spans) == key}
+            assert set(labels) == gold
+    (decoded,) = task.decode([doc], _probabilities(task, result.features, set), result.features)
+    assert sorted((m.spans, m.label) for m in decoded.mentions) == sorted((m.spans, m.label) for m in kept)
 
 
 def test_typing_level1_output_without_targets(tokenizer) -> None:
     doc = _meme()
     for m in doc.mentions:
         m.label = "PERSUASION"
-    task = get_task("semeval2021t6_level2")
+    task = get_task("semeval2021t6_level2", threshold=0.5)
     result = task.encode([doc], tokenizer)
-    assert all(f.entity_labels is None for f in result.features)
+    assert all(f.entity_label_sets is None for f in result.features)
     assert result.loss_counts() == {"unlabelled": 1}
-    none = len(task.labels)  # the head's "none of the labels" column
-    predictions = [
-        WindowPrediction(
-            f.task, f.doc_id, f.window, entity_labels=[(3 if i % 2 else none, 0.8) for i in range(len(f.entities))]
-        )
-        for f in result.features
-    ]
-    (decoded,) = task.decode([doc], predictions, result.features)
-    assert [m.id for m in decoded.mentions] == ["T1", "T3"]
-    assert {m.label for m in decoded.mentions} == {task.labels[3]}
+    (decoded,) = task.decode([doc], _probabilities(task, result.features, lambda _: {3, 5}), result.features)
+    # each of the 4 distinct extents gets the two techniques above the threshold, once
+    assert len(decoded.mentions) == 8 and len({m.id for m in decoded.mentions}) == 8
+    assert {m.label for m in decoded.mentions} == {task.labels[3], task.labels[5]}
+    assert len({m.spans for m in decoded.mentions}) == 4
+
+
+def test_threshold_and_the_top_label(tokenizer) -> None:
+    task = get_task("semeval2021t6_level2", threshold=0.6)
+    probs = [0.1] * len(task.labels)
+    assert task.predicted_labels(probs) == [0]  # nothing reaches 0.6: the extent keeps its top label
+    probs[4], probs[2] = 0.7, 0.65
+    assert task.predicted_labels(probs) == [4, 2]
+    assert task.predicted_labels(probs, threshold=0.68) == [4]
+    assert get_task("semeval2021t6_level2").threshold is None  # chosen on dev by default
 
 
 def _thread() -> Document:

@@ -116,7 +116,9 @@ def test_nonfinite_losses_are_skipped_then_stop_with_a_clear_error(tmp_path, mon
 
     def nan_loss(self, batch):
         out = original(self, batch)
-        out.losses = {t: loss * float("nan") for t, loss in out.losses.items()}
+        for output in out.outputs.values():
+            for term in output.loss_terms.values():
+                term.total = term.total * float("nan")
         return out
 
     monkeypatch.setattr(MultiTaskModel, "forward", nan_loss)

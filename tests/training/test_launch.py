@@ -22,9 +22,11 @@ def _config(path, output_dir, loss):
         "output_dir": str(output_dir),
         "model": {"backbone": "tiny"},
         "strategy": {"name": "s3a", "lora_dropout": 0.0},  # each process draws its own dropout masks
-        "tasks": [{"id": "semeval2017t3", "train": str(sample_path("semeval2017t3", "train")),
-                   "dev": str(sample_path("semeval2017t3", "dev")), "options": {"max_length": 48},
-                   "head_options": {"dropout": 0.0}, "limit": 4}],
+        # a ranking task (one unit per example) and a token task (a varying number of tokens per
+        # example): the loss terms are normalised by the units of both processes
+        "tasks": [{"id": t, "train": str(sample_path(t, "train")), "dev": str(sample_path(t, "dev")),
+                   "options": {"max_length": 48}, "head_options": {"dropout": 0.0}, "limit": 4}
+                  for t in ("semeval2017t3", "semeval2014t7")],
         "training": {"max_steps": 3, "batch_size": 4, "eval_every": 100, "checkpoint_every": 100,
                      "tensorboard": False, "conflict_every": 0, "loss": {"strategy": loss}},
     }))
@@ -46,7 +48,7 @@ def test_two_processes_match_one_on_the_same_global_batch(tmp_path, loss):
     assert done.returncode == 0, done.stderr[-3000:]
 
     assert json.loads((tmp_path / "two" / "params.json").read_text())["processes"] == 2
-    for adapter in ("shared", "private_semeval2017t3"):
+    for adapter in ("shared", "private_semeval2017t3", "private_semeval2014t7"):
         one = load_file(tmp_path / "one" / "adapters" / adapter / "adapter_model.safetensors")
         two = load_file(tmp_path / "two" / "adapters" / adapter / "adapter_model.safetensors")
         assert any(v.abs().max() > 0 for k, v in one.items() if "lora_B" in k)  # it trained
@@ -54,3 +56,4 @@ def test_two_processes_match_one_on_the_same_global_batch(tmp_path, loss):
             torch.testing.assert_close(two[key], one[key], atol=1e-6, rtol=1e-5)
     metrics = [json.loads((tmp_path / r / "final_metrics.json").read_text())["tasks"] for r in ("one", "two")]
     assert metrics[1]["semeval2017t3"] == pytest.approx(metrics[0]["semeval2017t3"])
+    assert metrics[1]["semeval2014t7"] == pytest.approx(metrics[0]["semeval2014t7"])

@@ -84,3 +84,45 @@ def test_unknown_schedule_and_config_builder():
     optimizer, scheduler = build_optimization(config, {"w": param}, {"h": nn.Parameter(torch.zeros(2, 2))})
     assert [g["lr"] for g in optimizer.param_groups] == [0.0, 0.0]  # warm-up starts at 0
     assert scheduler.base_lrs == [1e-3, 1e-2]
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_each_stage_has_its_own_warm_up_and_decay(schedule):
+    """S4: stage 2 (a fresh level-2 LoRA) starts with a warm-up from 0, not mid-decay."""
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = build_optimizer([{"params": [param], "lr": 0.1}], lr=0.1)
+    scheduler = build_scheduler(optimizer, schedule, 30, 0.2, stages=[10, 20])
+    lrs = []
+    for _ in range(30):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[:10] == pytest.approx(_lrs(schedule, 10, 0.2, 0.1)[:10], abs=1e-12)
+    assert lrs[10:] == pytest.approx(_lrs(schedule, 20, 0.2, 0.1)[:20], abs=1e-12)
+    assert lrs[10] == 0.0 and max(lrs[10:]) == pytest.approx(0.1)  # warm-up again, to the peak
+    with pytest.raises(ValueError, match="do not split"):
+        build_scheduler(optimizer, schedule, 30, 0.2, stages=[10, 10])
+
+
+def test_a_staged_schedule_resumes_exactly(tmp_path):
+    from mtpeft.training.checkpoint import load_checkpoint, save_checkpoint
+
+    def run(steps, checkpoint=None):
+        param = nn.Parameter(torch.zeros(1))
+        optimizer = build_optimizer([{"params": [param], "lr": 0.1}], lr=0.1)
+        scheduler = build_scheduler(optimizer, "cosine", 12, 0.25, stages=[5, 7])
+        if checkpoint is not None:  # as the trainer restores them
+            optimizer.load_state_dict(checkpoint.optimizer_state())
+            scheduler.load_state_dict(checkpoint.scheduler_state())
+        lrs = []
+        for _ in range(steps):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return lrs, optimizer, scheduler
+
+    straight, *_ = run(12)
+    first, optimizer, scheduler = run(4)
+    save_checkpoint(tmp_path, 4, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())  # plain values only
+    rest, *_ = run(8, load_checkpoint(tmp_path))
+    assert first + rest == straight

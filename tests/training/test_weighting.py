@@ -227,3 +227,44 @@ def test_gradient_strategy_without_shared_parameters_is_the_plain_sum():
     strategy.backward(model.losses(batches), [], everything)
     assert strategy.finish([]).weights == {t: 1.0 for t in TASKS}
     assert all(torch.allclose(p.grad, r) for p, r in zip(everything, reference))
+
+
+def test_equal_weighs_each_task_by_its_share():
+    losses = {"a": torch.tensor(1.5), "b": torch.tensor(0.25)}
+    total, weights = build_loss_strategy("equal", TASKS).combine(losses, {"a": 0.75, "b": 0.25})
+    assert total.item() == pytest.approx(0.75 * 1.5 + 0.25 * 0.25)
+    assert weights == {"a": 1.0, "b": 1.0}
+
+
+def test_uncertainty_over_micro_batches_is_the_objective_of_the_step():
+    """Two micro-batches carrying parts of L_t give the gradient of sum_t pi_t (c e^{-s} L_t + s/2),
+    the regulariser counted once, also for a task absent from both micro-batches of this process."""
+    shares = {"a": 0.5, "b": 0.25, "c": 0.25}
+    strategy = build_loss_strategy("uncertainty", TASKS)
+    with torch.no_grad():
+        strategy.log_variances.copy_(torch.tensor([0.3, -0.2, 0.1]))
+    parts = [{"a": torch.tensor(0.5, requires_grad=True), "b": torch.tensor(1.0, requires_grad=True)},
+             {"a": torch.tensor(0.25, requires_grad=True)}]  # fmt: skip
+    for micro in parts:
+        strategy.backward(micro, [], [], shares=shares)
+    result = strategy.finish([])
+    s = strategy.log_variances.detach()
+    task_losses = {"a": 0.75, "b": 1.0, "c": 0.0}
+    expected = [shares[t] * (-math.exp(-float(s[i])) * task_losses[t] + 0.5) for i, t in enumerate(TASKS)]
+    assert strategy.log_variances.grad.tolist() == pytest.approx(expected)
+    assert parts[0]["a"].grad.item() == pytest.approx(shares["a"] * math.exp(-float(s[0])))
+    assert set(result.weights) == {"a", "b"}
+    # the same objective in one call
+    strategy.log_variances.grad = None
+    total, _ = strategy.combine({t: torch.tensor(v) for t, v in task_losses.items()}, shares)
+    total.backward()
+    assert strategy.log_variances.grad.tolist() == pytest.approx(expected)
+
+
+def test_gradient_strategies_aggregate_the_task_losses_without_shares():
+    rows = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
+    param = nn.Parameter(torch.zeros(2))
+    strategy = build_loss_strategy("pcgrad", ["t0", "t1"], seed=0)
+    strategy.backward(_linear_losses(rows, param), [param], [], shares={"t0": 0.9, "t1": 0.1})
+    strategy.finish([param])
+    assert torch.allclose(param.grad, _direction("pcgrad", rows))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from mtpeft.adapters.fusion import FUSIONS, create_fusion
-from mtpeft.adapters.routing import AdapterRouter, RoutingPlan, fusion_key, rows_from_indices
+from mtpeft.adapters.routing import AdapterRouter, RoutingPlan, check_kernel, fusion_key, rows_from_indices
+from mtpeft.adapters.token_rows import TokenRows
 from mtpeft.errors import ConfigError
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -76,6 +78,9 @@ class MultiAdapterBackbone(nn.Module):
         placement: ``"layer"`` or ``"output"`` (see the module docstring).
         fusion_options: keyword arguments of the fusion class (e.g. ``gate_rank``); when absent,
             a gated fusion gets a scalar gate at ``layer`` placement and a rank-16 gate at ``output``.
+        kernel: how routed projections are computed, ``"fused"`` (one autograd function per
+            projection, ``adapters/fused.py``) or ``"peft"`` (PEFT's modules behind hooks); the
+            weights and their format are the same (``adapters/routing.py``).
     """
 
     def __init__(
@@ -90,8 +95,10 @@ class MultiAdapterBackbone(nn.Module):
         fusion: str = "sum",
         placement: str = "layer",
         fusion_options: dict | None = None,
+        kernel: str = "fused",
     ) -> None:
         super().__init__()
+        check_kernel(kernel)
         self._validate(model, adapters, routes, target_modules, fusion, placement)
         self.adapter_ranks = dict(adapters)
         self.routes = dict(routes)
@@ -132,7 +139,8 @@ class MultiAdapterBackbone(nn.Module):
         if uses_fusion and placement == "output":
             self.output_fusion = create_fusion(fusion, model.config.hidden_size, **self.fusion_options)
         self._move_fusions_to_backbone_device()
-        self.router = AdapterRouter(self.inner_model, self.layer_fusions)
+        self.router = AdapterRouter(self.inner_model, self.layer_fusions, kernel=kernel)
+        self._token_rows: TokenRows | None = None  # per-token routing of packed rows, made on first use
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
@@ -228,33 +236,66 @@ class MultiAdapterBackbone(nn.Module):
         *,
         tasks: Sequence[str] | None = None,
         routes: Sequence[Route] | None = None,
+        position_ids: Tensor | None = None,
+        token_routes: Sequence[Route] | None = None,
     ) -> Tensor:
-        """Final hidden states ``(B, T, H)``; row ``i`` is routed by ``tasks[i]`` (or ``routes[i]``)."""
+        """Final hidden states ``(B, T, H)``; row ``i`` is routed by ``tasks[i]`` (or ``routes[i]``).
+
+        Packed rows (:mod:`mtpeft.model.packing`): ``position_ids`` ``(B, T)`` restart at 0 for each
+        example and ``attention_mask`` is ``None``, so transformers builds block-diagonal causal
+        masks (each example attends only to itself); rows that mix tasks give ``token_routes``, one
+        route per token of the flattened ``(B * T)`` batch, instead of ``tasks``/``routes``.
+        """
+        units, per_token = self._units(input_ids, tasks, routes, token_routes)
+        extra = {"use_cache": False} if position_ids is None else {"use_cache": False, "position_ids": position_ids}
+        if self.output_fusion is None:
+            with self.router.route(self.plan(units)), self._token_view(per_token, input_ids.shape):
+                return self.inner_model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        b = input_ids.shape[0]
+        doubled_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
+        if position_ids is not None:
+            extra["position_ids"] = torch.cat([position_ids, position_ids])
+        doubled = torch.cat([input_ids, input_ids])
+        with self.router.route(self.output_plan(units)), self._token_view(per_token, doubled.shape):
+            hidden = self.inner_model(input_ids=doubled, attention_mask=doubled_mask, **extra).last_hidden_state
+        shared, private = hidden.split(b)  # (B, T, H) each; backward: one concatenation, not two zero-padded slices
+        both = [bool(r.shared and r.private) for r in units]
+        fused = self.output_fusion(shared, private)
+        if all(both):
+            return fused
+        # per row (B, 1, 1), or per token (B, T, 1)
+        shape = (*input_ids.shape, 1) if per_token else (b, 1, 1)
+        has_both = torch.tensor(both, device=hidden.device).view(shape)
+        # Rows with only one kind of adapter keep that representation unfused.
+        only_private = torch.tensor([not r.shared for r in units], device=hidden.device).view(shape)
+        single = torch.where(only_private, private, shared)
+        return torch.where(has_both, fused, single)
+
+    def _units(self, input_ids, tasks, routes, token_routes) -> tuple[list[Route], bool]:
+        """The routes of the router's rows: one per row, or one per token (``True``) for rows mixing routes."""
+        if token_routes is not None:
+            if tasks is not None or routes is not None:
+                raise ValueError("give token_routes, or tasks/routes, not both")
+            if len(token_routes) != input_ids.numel():
+                raise ValueError(f"{len(token_routes)} token routes for a batch of {tuple(input_ids.shape)}")
+            if len(set(token_routes)) > 1:
+                return list(token_routes), True
+            return [token_routes[0]] * input_ids.shape[0], False  # one route: rows suffice
         if routes is None:
             if tasks is None:
                 raise ValueError("give either tasks or routes")
             routes = self.routes_for(tasks)
         if len(routes) != input_ids.shape[0]:
             raise ValueError(f"{len(routes)} routes for a batch of {input_ids.shape[0]}")
-        if self.output_fusion is None:
-            with self.router.route(self.plan(routes)):
-                return self.inner_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        b = input_ids.shape[0]
-        doubled_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
-        with self.router.route(self.output_plan(routes)):
-            hidden = self.inner_model(
-                input_ids=torch.cat([input_ids, input_ids]), attention_mask=doubled_mask
-            ).last_hidden_state  # (2B, T, H)
-        shared, private = hidden.split(b)  # backward: one concatenation, not two zero-padded slices
-        both = [bool(r.shared and r.private) for r in routes]
-        fused = self.output_fusion(shared, private)
-        if all(both):
-            return fused
-        has_both = torch.tensor(both, device=hidden.device)
-        # Rows with only one kind of adapter keep that representation unfused.
-        only_private = torch.tensor([not r.shared for r in routes], device=hidden.device)
-        single = torch.where(only_private[:, None, None], private, shared)
-        return torch.where(has_both[:, None, None], fused, single)
+        return list(routes), False
+
+    def _token_view(self, per_token: bool, shape: torch.Size):
+        """Inside: LoRA layers see the ``(B, T)`` batch as ``B * T`` rows (:class:`TokenRows`)."""
+        if not per_token:
+            return nullcontext()
+        if self._token_rows is None:  # installed after the router, so its output hook runs after the router's
+            self._token_rows = TokenRows(self.inner_model)
+        return self._token_rows.view(*shape)
 
     # ------------------------------------------------------------------ parameters and files
     def adapter_parameters(self, name: str) -> dict[str, nn.Parameter]:

@@ -60,13 +60,16 @@ def stats_command(
         [], "--option", "-o", help="Task option KEY=VALUE (repeatable), e.g. max_length=256."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    train: Path = typer.Option(
+        None, "--train", help="The task's training data: CUIs unseen in training (2014 T7, 2015 T14), fitted classes."
+    ),
 ) -> None:
     """Documents, labels and their distribution, discontiguous/overlapping mentions, examples,
     token-length percentiles, encoding losses and the label-scheme round trip."""
     try:
         built = build_task(task, option)
         loaded = None if tokenizer == "none" else _load_tokenizer(tokenizer)
-        stats = data_stats(built, path, lenient=lenient, tokenizer=loaded)
+        stats = data_stats(built, path, lenient=lenient, tokenizer=loaded, train=train)
     except (MtpeftError, UnknownNameError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from None

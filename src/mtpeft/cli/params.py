@@ -15,7 +15,40 @@ from mtpeft.cli.main import app
 from mtpeft.errors import ConfigError
 from mtpeft.tasks.ids import STUDY_TASKS
 
+CUI_CLASSES_HELP = (
+    "classes of the CUI classifier of 2014 T7 and 2015 T14 (CUI-less, <other>, the training CUIs seen "
+    "cui_min_count times; `mtpeft data stats TASK DEV --train TRAIN` prints it): counted in their heads"
+)
 
+
+def study_heads(hidden_size: int, cui_classes: int) -> dict[str, object]:
+    """The heads of the six study tasks at ``hidden_size`` (default task options), on the meta
+    device; the disorder tasks' CUI classifiers with ``cui_classes`` classes."""
+    import torch
+
+    import mtpeft.heads  # noqa: F401  (registers the head kinds)
+    from mtpeft.heads.base import create_task_head
+    from mtpeft.tasks.registry import get_task
+
+    heads = {}
+    with torch.device("meta"):
+        for task_id in STUDY_TASKS:
+            task = get_task(task_id)
+            options = task.head_options()
+            if "cui_classes" in options:
+                options["cui_classes"] = cui_classes
+            heads[task_id] = create_task_head(task.head_kind, hidden_size, len(task.labels), **options)
+    return heads
+
+
+def head_rows(heads: dict[str, object]) -> list[tuple[str, int, int]]:
+    """``(task, head parameters, of which the CUI classifier)`` per head."""
+    rows = []
+    for task, head in heads.items():
+        normaliser = getattr(head, "normaliser", None)
+        cui = sum(p.numel() for p in normaliser.parameters()) if normaliser is not None else 0
+        rows.append((task, sum(p.numel() for p in head.parameters()), cui))
+    return rows
 
 
 def architecture_on_meta(model: str):
@@ -52,9 +85,11 @@ def params(
     tolerance: float = typer.Option(0.05, min=0.0, help="largest relative budget difference allowed"),
     fusion: str = typer.Option("gated", help="fusion of A4"),
     placement: str = typer.Option("output", help="fusion placement of A4: layer or output"),
+    cui_classes: int = typer.Option(2, min=2, help=CUI_CLASSES_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Solve integer ranks for A1-A4 at equal trainable budgets and print the exact table."""
+    """Solve integer ranks for A1-A4 at equal trainable budgets and print the exact table; then the
+    study tasks' heads, which are outside the adapter budget (the same in every variant)."""
     from mtpeft.adapters.model import DEFAULT_TARGET_MODULES
     from mtpeft.adapters.params import (
         VARIANT_DESCRIPTIONS,
@@ -75,6 +110,7 @@ def params(
         rows.append((variant, counts.trainable, counts.backbone))
     exact = {v.name: trainable for v, trainable, _ in rows}
     verify_parameter_parity(exact, tolerance)
+    heads = head_rows(study_heads(arch.config.hidden_size, cui_classes))
     if as_json:
         typer.echo(json.dumps({
             "model": model,
@@ -87,6 +123,11 @@ def params(
                 v.name: {"shared_rank": v.shared_rank, "private_rank": v.private_rank, "trainable": t,
                          "ratio_to_A1": t / exact["A1"], "fraction_of_backbone": t / b}
                 for v, t, b in rows
+            },
+            "heads": {
+                "note": "outside the adapter budget: the same in every variant",
+                "cui_classes": cui_classes,
+                "per_task": {task: {"parameters": n, "cui_classifier": cui} for task, n, cui in heads},
             },
         }, indent=2))
         return
@@ -101,7 +142,15 @@ def params(
             f"{trainable:>14,}{trainable / exact['A1']:>8.3f}{trainable / backbone:>12.4%}"
         )
     typer.echo(f"solver: {plan.explanation}")
-    typer.echo(f"parity: all variants within {tolerance:.0%} of A1 (heads excluded: identical in every variant)")
+    typer.echo(f"parity: all variants within {tolerance:.0%} of A1 (heads excluded: identical in every variant, below)")
+    _echo_heads(heads, cui_classes)
+
+
+def _echo_heads(heads: list[tuple[str, int, int]], cui_classes: int) -> None:
+    typer.echo(f"heads, outside the adapter budget (the same in every variant); CUI classifier with {cui_classes} classes")
+    typer.echo(f"{'task':<24}{'head parameters':>16}{'of which CUI classifier':>25}")
+    for task, n, cui in heads:
+        typer.echo(f"{task:<24}{n:>16,}{f'{cui:,}' if cui else '-':>25}")
 
 
 @app.command()
@@ -111,6 +160,7 @@ def inspect(
     private_rank: int = typer.Option(8, min=1),
     fusion: str = typer.Option("gated"),
     placement: str = typer.Option("layer"),
+    cui_classes: int = typer.Option(2, min=2, help=CUI_CLASSES_HELP),
 ) -> None:
     """Load a backbone, attach shared + private adapters for the six study tasks, run one mixed batch."""
     import torch
@@ -125,13 +175,15 @@ def inspect(
     adapters = {"shared": shared_rank, **{f"private_{t}": private_rank for t in STUDY_TASKS}}
     routes = {t: Route(shared=("shared",), private=f"private_{t}") for t in STUDY_TASKS}
     mab = MultiAdapterBackbone(backbone.model, adapters, routes, fusion=fusion, placement=placement)
-    counts = count_parameters(mab)
+    heads = study_heads(backbone.hidden_size, cui_classes)
+    counts = count_parameters(mab, heads)
     typer.echo(f"backbone {model} from {backbone.source} ({loaded:.1f} s); fusion {fusion} at {placement} placement")
     typer.echo(f"{'component':<40}{'parameters':>14}")
     for name, n in counts.rows():
         typer.echo(f"{name:<40}{n:>14,}")
     typer.echo(f"{'trainable, all tasks':<40}{counts.trainable:>14,}  ({counts.trainable / counts.backbone:.2%} of backbone)")
-    typer.echo(f"{'trainable, active for one task':<40}{counts.active_for(STUDY_TASKS[0]):>14,}")
+    typer.echo(f"{'trainable, active for one task':<40}{counts.active_for(STUDY_TASKS[0]):>14,}  ({STUDY_TASKS[0]}, its head included)")
+    _echo_heads(head_rows(heads), cui_classes)
     if backbone.tokenizer is not None:
         texts = [f"Example for {t}: the patient denies chest pain." for t in STUDY_TASKS]
         batch = backbone.tokenizer(texts, return_tensors="pt", padding=True)

@@ -18,7 +18,10 @@ def probe(
     from mtpeft.evaluation.probing import run_probes, write_probing
     from mtpeft.model.load import load_trained, resolve_run
 
+    from mtpeft.training.checkpoint import describe
+
     config, built, step = load_trained(run, checkpoint)
+    typer.echo(f"loaded {describe(run, step, checkpoint)}")
     tokenizer = built.backbone.tokenizer
     train, dev = {}, {}
     for tc in config.tasks:

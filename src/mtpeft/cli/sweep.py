@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 
 import typer
@@ -31,12 +32,16 @@ def sweep(
     collect_only: bool = typer.Option(False, "--collect", help="run nothing: write the table and report from the finished runs"),
     report: bool = typer.Option(True, "--report/--no-report", help="write report.html and report.md at the end"),
     resamples: int = typer.Option(1000, "--resamples", min=0, help="bootstrap resamples for the table's intervals (0: none)"),
+    results_file: str | None = typer.Option(None, "--results", help="also write this committed results file (Markdown + JSON beside it) with the published reference points; default: the config's sweep.results.file"),
 ) -> None:
     """Run strategies x ablations x seeds, each in its own folder; resumable; ends with the results table."""
     from mtpeft.evaluation.results import BootstrapOptions
     from mtpeft.sweep import FINISHED, collect, commands, execute_local, load_sweep, prepare, table_text
+    from mtpeft.sweep.invocations import record_invocation
 
     plan = load_sweep(config, overrides or [], seeds)
+    command = shlex.join(["mtpeft", "sweep", config, *(overrides or []), *(["--seeds", str(seeds)] if seeds else []),
+                          *(["--jobs", str(jobs)] if jobs != 1 else []), *(["--collect"] if collect_only else [])])
     states = prepare(plan)
     counts = {s: sum(1 for v in states.values() if v == s) for s in dict.fromkeys(states.values())}
     typer.echo(f"sweep {plan.output_dir}: {len(plan.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())})",
@@ -59,7 +64,8 @@ def sweep(
     if not collect_only:
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            outcomes = execute_local(plan, states, jobs, echo=typer.echo)
+            with record_invocation(plan.output_dir, jobs, command):
+                outcomes = execute_local(plan, states, jobs, echo=typer.echo)
         except KeyboardInterrupt:
             typer.echo(f"sweep interrupted; the same command resumes it (finished runs are skipped, "
                        f"interrupted ones resume from checkpoints/last): mtpeft sweep {config} ...", err=True)
@@ -69,6 +75,14 @@ def sweep(
     results = collect(plan, bootstrap, report=report)
     typer.echo("\n" + table_text(results))
     written = [str(p) for p in results.files.values()] + ([str(results.report)] if results.report else [])
+    options = plan.section.results
+    target = results_file or (options.file if options else None)
+    if target and results.rows:
+        from mtpeft.sweep.publish import write_results_file
+
+        gpu_config = options.gpu_config if options else None
+        files = write_results_file(plan, results, target, command, bootstrap, gpu_config)
+        written += [str(p) for p in files.values()]
     if written:
         typer.echo(f"\nwritten: {', '.join(written)}")
     if failed:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from mtpeft.evaluation.metrics.disorders import semeval2014_scores, semeval2015_scores
-from mtpeft.evaluation.metrics.persuasion import persuasion_span_scores
+from mtpeft.evaluation.metrics.persuasion import persuasion_span_scores, span_identification_scores
 from mtpeft.evaluation.metrics.ranking import ranking_scores
 from mtpeft.tasks.document import Document
 
@@ -28,14 +28,19 @@ def _disorders(metric: Callable) -> Callable[[Document, Document], Stats]:
     return lambda gold, pred: _counts(metric([gold], [pred]))
 
 
-def _persuasion(gold: Document, pred: Document) -> Stats:
-    s = persuasion_span_scores([gold], [pred])
-    return {
-        "precision_num": s["precision"] * s["pred_spans"],
-        "precision_den": s["pred_spans"],
-        "recall_num": s["recall"] * s["gold_spans"],
-        "recall_den": s["gold_spans"],
-    }
+def _persuasion(metric: Callable[..., dict[str, float]], prefix: str = "") -> Callable[[Document, Document], Stats]:
+    """2021 T6 partial credit: summed credits over span counts (``prefix``: level 2's ``oracle_span_``)."""
+
+    def stats(gold: Document, pred: Document) -> Stats:
+        s = metric([gold], [pred])
+        return {
+            f"{prefix}precision_num": s["precision"] * s["pred_spans"],
+            f"{prefix}precision_den": s["pred_spans"],
+            f"{prefix}recall_num": s["recall"] * s["gold_spans"],
+            f"{prefix}recall_den": s["gold_spans"],
+        }
+
+    return stats
 
 
 def _ranking(gold: Document, pred: Document) -> Stats:
@@ -58,8 +63,10 @@ _STATS: dict[str, Callable[[Document, Document], Stats]] = {
     "semeval2014t7": _disorders(semeval2014_scores),
     "semeval2015t14": _disorders(semeval2015_scores),
     "semeval2017t3": _ranking,
-    "semeval2021t6_level1": _persuasion,
-    "semeval2021t6_level2": _persuasion,
+    # level 1: span identification, merged per document, so per-document sums are the corpus metric
+    "semeval2021t6": _persuasion(persuasion_span_scores),
+    "semeval2021t6_level1": _persuasion(span_identification_scores),
+    "semeval2021t6_level2": _persuasion(persuasion_span_scores, "oracle_span_"),
 }
 
 

@@ -70,9 +70,13 @@ def _units(task: Task, features: Sequence[Features], hidden: Tensor, mask: Tenso
             last = int(mask[b].sum()) - 1
             xs.append(hidden[b, last][None])
             ys.append(torch.tensor([f.rank_label]))
-        elif task.head_kind == "relation" and f.entity_labels is not None and f.entities:
-            xs.append(torch.stack([hidden[b, s : e + 1].mean(0) for s, e in f.entities]))
-            ys.append(torch.tensor(f.entity_labels))
+        elif task.head_kind == "relation" and f.entity_label_sets is not None and f.entities:
+            # span typing: one unit per (extent, gold label); an extent with several labels is
+            # several units with one vector, which no probe gets all right (the floor counts alike)
+            units = [(rng, label) for rng, labels in zip(f.entities, f.entity_label_sets) for label in labels]
+            if units:
+                xs.append(torch.stack([hidden[b, s : e + 1].mean(0) for (s, e), _ in units]))
+                ys.append(torch.tensor([label for _, label in units]))
     if not xs:
         return torch.empty(0, hidden.shape[-1]), torch.empty(0, dtype=torch.long)
     return torch.cat(xs), torch.cat(ys)
@@ -150,7 +154,7 @@ def run_probes(
 
 
 def _is_typing(features: Sequence[Features]) -> bool:
-    return any(f.entity_labels is not None for f in features)
+    return any(f.entity_label_sets is not None for f in features)
 
 
 def write_probing(result: ProbeResult, path: str | Path) -> None:

@@ -11,8 +11,13 @@ because only the head knows how its targets are laid out. Conventions shared by 
 * heads that classify candidates (span, relation) have ``num_labels + 1`` output columns, the
   LAST one (``null_index == num_labels``) meaning "no span" / "no relation", so label ids of
   :class:`~mtpeft.tasks.features.Features` are used unchanged;
-* ``loss`` is the mean over the head's units (tokens, spans, pairs, pairs of a batch) and is
-  ``None`` when the batch carries no targets.
+* a head's loss is made of :class:`LossTerm` s, each the SUM of a per-unit loss over the batch and
+  the number of its units (tokens, candidate spans, slot pairs, entity pairs, examples), so that
+  the trainer can normalise every term by its unit count over a whole optimiser step (all
+  micro-batches, all processes) and gradient accumulation equals one large batch. The unit
+  counts are known from the collated batch alone (:meth:`TaskHead.loss_units`), before any
+  forward pass; ``forward`` reports the same counts. ``HeadOutput.loss`` is the batch's own
+  mean (each term's sum over its own units, weighted), for evaluation losses and benchmarks.
 """
 
 from __future__ import annotations
@@ -33,21 +38,52 @@ Batch = dict[str, Tensor]
 
 
 @dataclass
+class LossTerm:
+    """One part of a head's loss: ``total``, the SUM of a per-unit loss over the batch (0-dim, with
+    its graph), ``units``, how many units it sums over (0-dim count), and ``weight``, the term's
+    weight in the task's loss (e.g. the span head's ``link_weight``).
+
+    The task's loss over a set of micro-batches is ``sum_terms weight * sum(total) / sum(units)``:
+    a term with no units contributes 0 (its ``total`` is a 0 still connected to the graph).
+    """
+
+    total: Tensor
+    units: Tensor
+    weight: float = 1.0
+
+    def mean(self) -> Tensor:
+        """``total / units`` (0 when there are no units)."""
+        return self.total / self.units.clamp(min=1).to(self.total.dtype)
+
+
+@dataclass
 class HeadOutput:
     """What a head's ``forward`` returns.
 
     ``logits`` are the head's main raw scores (shape depends on the head, see its docstring);
+    ``loss_terms`` the parts of its loss (empty when the batch carries no targets);
     ``tensors`` holds any other tensor its ``decode`` needs (candidate indices, pair scores);
-    ``losses`` the components of ``loss`` (detached, for logging); ``stats`` 0-dim tensors of
-    counts worth reporting (e.g. gold pairs outside the relation window). They stay tensors so a
-    training step needs no device synchronisation; call ``int()`` when logging.
+    ``stats`` 0-dim tensors of counts worth reporting (e.g. gold pairs outside the relation
+    window). They stay tensors so a training step needs no device synchronisation; call
+    ``int()`` when logging.
     """
 
-    loss: Tensor | None
     logits: Tensor
+    loss_terms: dict[str, LossTerm] = field(default_factory=dict)
     tensors: dict[str, Tensor] = field(default_factory=dict)
-    losses: dict[str, Tensor] = field(default_factory=dict)
     stats: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def loss(self) -> Tensor | None:
+        """This batch's loss: ``sum_terms weight * total / units``; ``None`` without targets."""
+        if not self.loss_terms:
+            return None
+        return sum(term.weight * term.mean() for term in self.loss_terms.values())
+
+    @property
+    def losses(self) -> dict[str, Tensor]:
+        """Each term's mean over this batch's units (detached, for logging)."""
+        return {name: term.mean().detach() for name, term in self.loss_terms.items()}
 
 
 class TaskHead(nn.Module, ABC):
@@ -76,6 +112,14 @@ class TaskHead(nn.Module, ABC):
     @abstractmethod
     def decode(self, output: HeadOutput, batch: Batch, features: list[Features]) -> list[WindowPrediction]:
         """One :class:`WindowPrediction` per ``Features`` (same order), confidences in [0, 1]."""
+
+    @abstractmethod
+    def loss_units(self, batch: Batch) -> dict[str, Tensor]:
+        """Term name -> 0-dim unit count of a collated batch WITH targets, before any forward.
+
+        Equals the ``units`` of the :class:`LossTerm` s that ``forward`` returns on that batch
+        (tested for every head), so a trainer can normalise by the counts of a whole step first.
+        """
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameters of this head (only those with ``requires_grad`` if asked)."""
@@ -187,3 +231,10 @@ def check_token_range(f: Features, what: str, start: int, end: int) -> None:
 def zero_loss(logits: Tensor) -> Tensor:
     """A 0 loss still connected to the graph, for a batch whose targets have no units."""
     return logits.sum() * 0.0
+
+
+def summed_term(per_unit: Tensor, like: Tensor, weight: float = 1.0) -> LossTerm:
+    """A :class:`LossTerm` from the per-unit losses ``per_unit`` (any shape, already masked to
+    the units); ``like`` keeps the graph connected when there are no units."""
+    total = per_unit.sum() if per_unit.numel() else zero_loss(like)
+    return LossTerm(total=total, units=torch.tensor(per_unit.numel(), device=like.device), weight=weight)

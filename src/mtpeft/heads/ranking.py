@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtpeft.errors import ConfigError
-from mtpeft.heads.base import HEADS, Batch, HeadOutput, TaskHead, _where, collate_inputs, targets_present
+from mtpeft.heads.base import HEADS, Batch, HeadOutput, TaskHead, _where, collate_inputs, summed_term, targets_present
 from mtpeft.tasks.features import Features, WindowPrediction
 
 RELEVANCE_LEVELS = ("Bad", "PotentiallyUseful", "Good")
@@ -102,12 +102,16 @@ class RankingHead(TaskHead):
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         tensors = {"score": self.ranking_score(logits.detach())}
         if "rank_labels" not in batch:
-            return HeadOutput(loss=None, logits=logits, tensors=tensors)
+            return HeadOutput(logits=logits, tensors=tensors)
         labels = batch["rank_labels"].to(logits.device)
         if int(labels.max()) >= self.num_labels:
             raise ValueError(f"rank label id >= num_labels ({self.num_labels}) in rank_labels")
-        loss = F.cross_entropy(logits, labels)
-        return HeadOutput(loss=loss, logits=logits, tensors=tensors, losses={"rank_ce": loss.detach()})
+        term = summed_term(F.cross_entropy(logits, labels, reduction="none"), logits)
+        return HeadOutput(logits=logits, loss_terms={"rank_ce": term}, tensors=tensors)
+
+    def loss_units(self, batch: Batch) -> dict[str, Tensor]:
+        """One unit per (question, comment) pair: ``rank_ce`` is summed over the pairs."""
+        return {"rank_ce": torch.tensor(batch["rank_labels"].shape[0])}
 
     @torch.no_grad()
     def decode(self, output: HeadOutput, batch: Batch, features: list[Features]) -> list[WindowPrediction]:

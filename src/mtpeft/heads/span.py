@@ -35,8 +35,9 @@ from mtpeft.heads.base import (
     pad_int_rows,
     pad_tuples,
     targets_present,
-    zero_loss,
+    summed_term,
 )
+from mtpeft.heads.normalisation import MentionNormaliser, cui_predictions
 from mtpeft.tasks.features import Features, WindowPrediction
 
 NUM_GAP_BUCKETS = 16
@@ -73,6 +74,9 @@ class SpanHead(TaskHead):
     candidates), ``link_index`` ``(B, k)`` (candidate index of each linked slot),
     ``link_scores`` ``(B, k, k)`` (logit that slot i's fragment continues in slot j's) and
     ``link_mask`` ``(B, k, k)`` (pairs that are scored: both valid, j starts after i ends).
+    With ``cui_classes`` (2015 T14) the head also classifies each mention's CUI
+    (:class:`~mtpeft.heads.normalisation.MentionNormaliser`, loss term ``cui_ce``); its decoded
+    pieces are the predicted fragments.
     """
 
     kind = "span"
@@ -89,6 +93,7 @@ class SpanHead(TaskHead):
         link_pos_weight: float = 1.0,
         link_threshold: float = 0.5,
         dropout: float = 0.1,
+        cui_classes: int = 0,
     ) -> None:
         super().__init__(hidden_size, num_labels)
         if max_span_len < 1 or link_top_k < 1 or ffn_dim < 1 or link_dim < 1:
@@ -109,6 +114,7 @@ class SpanHead(TaskHead):
         self.link_first = nn.Linear(ffn_dim, link_dim)
         self.link_second = nn.Linear(ffn_dim, link_dim)
         self.link_gap_bias = nn.Embedding(NUM_GAP_BUCKETS, 1)
+        self.normaliser = MentionNormaliser(hidden_size, cui_classes, dropout) if cui_classes else None
 
     @staticmethod
     def collate(features: list[Features], pad_token_id: int) -> Batch:
@@ -130,20 +136,15 @@ class SpanHead(TaskHead):
                         )
             batch["span_gold"] = pad_tuples([f.span_labels for f in features], 3)
             batch["span_links"] = pad_tuples([f.span_links or [] for f in features], 2)
-        return batch
+        return batch | MentionNormaliser.collate(features)
 
     def forward(self, hidden: Tensor, batch: Batch) -> HeadOutput:
         """Classify every candidate span and score links between the top-k candidates."""
         h = self._cast(hidden)  # (B, T, H)
         B, T, _ = h.shape
         device = h.device
-        mask = batch["attention_mask"].to(device).bool()
-        text = mask & batch["span_token_mask"].to(device).bool()
-        starts, ends = enumerate_spans(T, self.max_span_len, device)  # (N,)
+        starts, ends, valid = self._candidates(batch, T, device)  # (N,), (N,), (B, N)
         widths = ends - starts
-        # A span is valid when both boundary tokens are attended and carry text; with padding on
-        # one side only (the collate convention), so are all tokens between them.
-        valid = text[:, starts] & text[:, ends]  # (B, N)
 
         span_repr = F.gelu(
             self.start_proj(h)[:, starts] + self.end_proj(h)[:, ends] + self.width_embedding(widths)
@@ -177,26 +178,30 @@ class SpanHead(TaskHead):
             "link_scores": link_scores,
             "link_mask": link_mask,
         }
+        cui_terms, cui_tensors = self.normaliser.outputs(h, batch) if self.normaliser is not None else ({}, {})
+        tensors |= cui_tensors
         stats = {"candidate_spans": valid.sum(), "scored_links": link_mask.sum()}
         if not has_targets:
-            return HeadOutput(loss=None, logits=logits, tensors=tensors, stats=stats)
+            return HeadOutput(logits=logits, tensors=tensors, stats=stats)
 
         if gold.numel() and int(gold[..., 2].max()) >= self.num_labels:
             raise ValueError(f"span label id >= num_labels ({self.num_labels}) in span_gold")
         targets = torch.full((B, starts.numel()), self.null_index, dtype=torch.long, device=device)
         b_idx = torch.arange(B, device=device)[:, None].expand_as(gold_cand)
         targets[b_idx[gold_reached], gold_cand[gold_reached]] = gold[..., 2][gold_reached]
-        span_loss = F.cross_entropy(logits[valid], targets[valid]) if valid.any() else zero_loss(logits)
+        span_term = summed_term(F.cross_entropy(logits[valid], targets[valid], reduction="none"), logits)
 
         link_targets, links_placed, n_links = self._link_targets(
             batch["span_links"].to(device), gold_cand, gold_reached, link_index, link_mask, starts.numel()
         )
-        if link_mask.any():
-            link_loss = F.binary_cross_entropy_with_logits(
-                link_scores[link_mask], link_targets[link_mask], pos_weight=self.link_pos_weight
-            )
-        else:
-            link_loss = zero_loss(link_scores)
+        per_pair = F.binary_cross_entropy_with_logits(
+            link_scores[link_mask],
+            link_targets[link_mask].to(link_scores.dtype),
+            pos_weight=self.link_pos_weight.to(link_scores.dtype),
+            reduction="none",
+        )
+        link_term = summed_term(per_pair, link_scores, weight=self.link_weight)
+        link_term.units = self._slot_pairs(valid.sum(1))
         stats |= {
             "gold_spans": (gold[..., 0] >= 0).sum(),
             "gold_spans_unreachable": (gold[..., 0] >= 0).sum() - gold_reached.sum(),
@@ -204,12 +209,32 @@ class SpanHead(TaskHead):
             "gold_links_unscored": n_links - links_placed,
         }
         return HeadOutput(
-            loss=span_loss + self.link_weight * link_loss,
             logits=logits,
+            loss_terms={"span_ce": span_term, "link_bce": link_term, **cui_terms},
             tensors=tensors,
-            losses={"span_ce": span_loss.detach(), "link_bce": link_loss.detach()},
             stats=stats,
         )
+
+    def _candidates(self, batch: Batch, seq_len: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """``(starts, ends)`` of :func:`enumerate_spans` and ``valid`` ``(B, N)``: a span is valid
+        when both boundary tokens are attended and carry text; with padding on one side only (the
+        collate convention), so are all tokens between them."""
+        text = batch["attention_mask"].to(device).bool() & batch["span_token_mask"].to(device).bool()
+        starts, ends = enumerate_spans(seq_len, self.max_span_len, device)  # (N,)
+        return starts, ends, text[:, starts] & text[:, ends]
+
+    def _slot_pairs(self, valid_per_example: Tensor) -> Tensor:
+        """The units of ``link_bce``: unordered pairs of linking slots, ``s (s - 1) / 2`` per example
+        with ``s = min(link_top_k, valid candidates)``. Only ordered, non-overlapping pairs are
+        scored, so the loss is the BCE summed over scored pairs divided by this count, a number the
+        batch alone fixes (which candidates fill the top-k depends on the model)."""
+        slots = valid_per_example.clamp(max=self.link_top_k)
+        return (slots * (slots - 1) // 2).sum()
+
+    def loss_units(self, batch: Batch) -> dict[str, Tensor]:
+        _, _, valid = self._candidates(batch, batch["input_ids"].shape[1], batch["input_ids"].device)
+        cui = MentionNormaliser.loss_units(batch) if self.normaliser is not None else {}
+        return {"span_ce": valid.sum(), "link_bce": self._slot_pairs(valid.sum(1)), **cui}
 
     def _gold_candidates(self, gold: Tensor, valid: Tensor, seq_len: int) -> tuple[Tensor, Tensor, Tensor]:
         """Candidate index ``(B, G)`` of each gold fragment and whether it is a valid candidate
@@ -261,13 +286,17 @@ class SpanHead(TaskHead):
         confidence, label = confidence.cpu(), label.cpu()
         is_span = t["span_mask"] & (label != self.null_index)  # (B, N)
         link_prob = t["link_scores"].float().sigmoid()
+        spans_per_window = []
+        for b in range(len(features)):
+            spans_per_window.append([
+                (int(t["span_starts"][c]), int(t["span_ends"][c]), int(label[b, c]), float(confidence[b, c]))
+                for c in is_span[b].nonzero().squeeze(1).tolist()
+            ])  # fmt: skip
+        cuis = cui_predictions(t.get("cui_token_logits"), [[(s, e) for s, e, _, _ in w] for w in spans_per_window])
         predictions = []
         for b, f in enumerate(features):
             cand = is_span[b].nonzero().squeeze(1)
-            spans = [
-                (int(t["span_starts"][c]), int(t["span_ends"][c]), int(label[b, c]), float(confidence[b, c]))
-                for c in cand.tolist()
-            ]
+            spans = spans_per_window[b]
             position = {c: p for p, c in enumerate(cand.tolist())}
             slot_is_span = is_span[b, t["link_index"][b]]  # (k,)
             chosen = t["link_mask"][b] & (link_prob[b] > self.link_threshold)
@@ -277,6 +306,9 @@ class SpanHead(TaskHead):
                 for i, j in chosen.nonzero().tolist()
             ]
             predictions.append(
-                WindowPrediction(task=f.task, doc_id=f.doc_id, window=f.window, spans=spans, links=links)
-            )
+                WindowPrediction(
+                    task=f.task, doc_id=f.doc_id, window=f.window, spans=spans, links=links,
+                    cui_ranges=cuis[b][0], cui_logits=cuis[b][1],
+                )
+            )  # fmt: skip
         return predictions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -14,14 +15,40 @@ from mtpeft.heads.base import create_task_head
 from mtpeft.model.multitask import CrossLevelAttention, MultiTaskModel
 from mtpeft.model.strategies import StrategyPlan, plan_strategy
 from mtpeft.tasks.base import Task
+from mtpeft.tasks.document import Document
+from mtpeft.tasks.split import split_part
 from mtpeft.tasks.from_config import task_from_config
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def build_task(config: TaskConfig) -> Task:
-    """The task of one ``tasks:`` entry (a registered id, or ``options.format: generic``)."""
-    return task_from_config({"id": config.id, **config.options})
+    """The task of one ``tasks:`` entry (a registered id, or ``options.format: generic``).
+
+    A task with a ``fit`` method (the disorder tasks: CUI classes and training lexicon) learns it
+    from the entry's TRAINING documents (:func:`training_documents`, the ones training reads), so
+    a model rebuilt from the config has the same heads, and dev/test never reach it.
+    """
+    task = task_from_config({"id": config.id, **config.options})
+    fit = getattr(task, "fit", None)
+    if fit is not None and config.train is not None:
+        if not Path(config.train).exists():
+            raise ConfigError(
+                f"task {config.id!r}: train {config.train!r} does not exist; the task learns what its head "
+                "predicts (the CUI classes and training lexicon) from its training data, also when a trained "
+                "model is loaded: run from the folder the paths are relative to, or fix the path"
+            )
+        fit(training_documents(config, task))
+    return task
+
+
+def training_documents(config: TaskConfig, task: Task) -> list[Document]:
+    """The documents training reads for one ``tasks:`` entry: those of ``train`` (only its train
+    part under ``split``: the held-out part is the dev set), at most ``limit``."""
+    documents = task.read(config.train, lenient=config.lenient).documents
+    if config.split is not None:
+        documents, _ = split_part(documents, config.split, "train")
+    return documents[: config.limit] if config.limit else documents
 
 
 @dataclass
@@ -62,6 +89,7 @@ def build_model(config: RunConfig, backbone: Backbone | None = None) -> BuiltMod
         fusion=plan.fusion,
         placement=plan.placement,
         fusion_options=plan.fusion_options,
+        kernel=config.adapters.kernel,
     )
     hidden = backbone.hidden_size
     heads = {}

@@ -1,13 +1,33 @@
-"""Load a trained model from a run folder or one of its checkpoints."""
+"""Load a trained model from a run folder or one of its checkpoints.
+
+Imports run one way: the trainer and the evaluation import this module (the trainer for
+:func:`load_named` when it resumes), this module imports only the checkpoint format
+(``mtpeft.training.checkpoint``) and the model builder, never the trainer or the evaluation.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch import nn
 
 from mtpeft.config import RunConfig, load_config
-from mtpeft.errors import ConfigError
+from mtpeft.errors import ConfigError, MtpeftError
 from mtpeft.model.build import BuiltModel, build_model
+from mtpeft.model.packing import resolve_packing
+from mtpeft.training import checkpoint as ckpt
+
+
+def load_named(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy saved tensors into the parameters of the same names; unknown names are an error."""
+    params = dict(model.named_parameters())
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise MtpeftError(f"checkpoint tensors that this model does not have: {unknown[:5]}")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value)
 
 
 def resolve_run(path: str | Path, pointer: str = "best") -> tuple[Path, Path]:
@@ -29,9 +49,6 @@ def load_trained(path: str | Path, pointer: str = "best", config: RunConfig | No
     ``pointer`` (``best`` or ``last``) is followed when ``path`` is a run folder; a run without a
     ``best`` checkpoint (no dev set) falls back to ``last``.
     """
-    from mtpeft.training import checkpoint as ckpt
-    from mtpeft.training.trainer import load_named
-
     run_dir, where = resolve_run(path)
     config = config or load_config(run_dir / "config.yaml")
     if where.name == "checkpoints" and pointer == "best" and ckpt.read_pointer(where, "best") is None:
@@ -41,4 +58,9 @@ def load_trained(path: str | Path, pointer: str = "best", config: RunConfig | No
     built.model.backbone.load_adapters(checkpoint.folder("adapters"))
     load_named(built.model, {**checkpoint.tensors("heads"), **checkpoint.tensors("extra")})
     built.model.eval()
+    # evaluate / predict / probe lay out their batches as the run's evaluation.packing says
+    ev = config.evaluation
+    built.model.prediction_packing = resolve_packing(
+        built.model.backbone.inner_model, ev.packing, ev.packing_tokens, "evaluation.packing"
+    )
     return config, built, checkpoint.step

@@ -1,8 +1,11 @@
 """The model researchers train: one routed backbone, one head per task, one forward for a mixed batch.
 
-A batch may hold examples of several tasks. Their rows are grouped by task (contiguous blocks, so
-the adapter router works on views), padded to one length and sent through the backbone ONCE;
-each task's rows and its own token length are then handed to its head.
+A batch may hold examples of several tasks. They are sent through the backbone ONCE, each task's
+examples and its own token length are then handed to its head. How they reach the backbone is the
+batch's layout, chosen at :meth:`MultiTaskModel.collate`: packed rows without padding (each example
+attending only to itself, :mod:`mtpeft.model.packing`), forwards grouped by length where packing
+cannot apply, or, without a layout, rows grouped by task (contiguous blocks, so the adapter router
+works on views) and padded to one length. Every layout gives the heads the same states.
 
 In the hierarchical strategy (S3b) the level-2 heads see :class:`CrossLevelAttention` of their
 hidden states over level-1 features of the same input (the backbone routed through the level-1
@@ -13,6 +16,7 @@ reach level-1 parameters, and the pass costs no activation memory.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -22,6 +26,7 @@ from mtpeft.adapters.model import MultiAdapterBackbone, Route
 from mtpeft.adapters.params import ParameterCounts, count_parameters
 from mtpeft.errors import ConfigError
 from mtpeft.heads.base import Batch, HeadOutput, TaskHead
+from mtpeft.model.packing import GroupedLayout, PackedLayout, Packing
 from mtpeft.tasks.features import Features, WindowPrediction
 
 
@@ -52,6 +57,10 @@ class MultiTaskBatch:
     tasks: list[str]
     batches: dict[str, Batch]
     features: dict[str, list[Features]]
+    layout: PackedLayout | GroupedLayout | None = None
+    """How the examples reach the backbone; ``None``: padded rows grouped by task."""
+    level1_layout: PackedLayout | GroupedLayout | None = None
+    """S3b: the layout of the level-2 tasks' examples for their level-1 pass."""
 
     @property
     def num_examples(self) -> int:
@@ -59,7 +68,17 @@ class MultiTaskBatch:
 
     @property
     def num_tokens(self) -> int:
+        """Real (non-padding) tokens."""
         return int(sum(self.batches[t]["attention_mask"].sum() for t in self.tasks))
+
+    @property
+    def num_positions(self) -> int:
+        """Positions the backbone computes in its main pass (real tokens plus padding)."""
+        if self.layout is not None:
+            return self.layout.positions
+        return sum(self.batches[t]["input_ids"].shape[0] for t in self.tasks) * max(
+            self.batches[t]["input_ids"].shape[1] for t in self.tasks
+        )
 
 
 @dataclass
@@ -104,19 +123,42 @@ class MultiTaskModel(nn.Module):
         self.cross_level = cross_level
         self.level1_route = level1_route
         self.detach_l1_for_l2 = detach_l1_for_l2
+        self.prediction_packing: Packing | bool | str = "auto"
+        """How prediction lays out its batches when not told (``evaluation.packing``; the trainer
+        sets it from the run's config): see :func:`mtpeft.evaluation.evaluate.predict_features`."""
 
     # ------------------------------------------------------------------ batching
-    def collate(self, features_by_task: dict[str, Sequence[Features]]) -> MultiTaskBatch:
-        """Collate each task's features with its head; empty tasks are left out."""
+    def collate(self, features_by_task: dict[str, Sequence[Features]], packing: Packing | None = None) -> MultiTaskBatch:
+        """Collate each task's features with its head; empty tasks are left out.
+
+        ``packing`` (see :func:`mtpeft.model.packing.resolve_packing`) lays the examples out for
+        the backbone: ``packed`` rows, ``grouped`` forwards; ``None`` or ``padded``: padded rows.
+        """
         tasks = [t for t, f in features_by_task.items() if len(f)]
         unknown = [t for t in tasks if t not in self.heads]
         if unknown:
             raise ConfigError(f"no head for tasks {unknown}; model tasks: {sorted(self.heads)}")
-        return MultiTaskBatch(
+        batch = MultiTaskBatch(
             tasks=tasks,
             batches={t: type(self.heads[t]).collate(list(features_by_task[t]), self.pad_token_id) for t in tasks},
             features={t: list(features_by_task[t]) for t in tasks},
         )
+        if packing is not None and packing.mode != "padded" and tasks:
+            batch.layout = self._layout(batch, tasks, packing)
+            level2 = self._level2_tasks(batch)
+            if level2:
+                batch.level1_layout = self._layout(batch, level2, packing)
+        return batch
+
+    def _layout(self, batch: MultiTaskBatch, tasks: list[str], packing: Packing) -> PackedLayout | GroupedLayout:
+        inputs = [(batch.batches[t]["input_ids"], batch.batches[t]["attention_mask"]) for t in tasks]
+        if packing.mode == "packed":
+            return PackedLayout.build(inputs, packing.budget, self.pad_token_id, packing.mix_tasks)
+        return GroupedLayout.build(inputs)
+
+    def _level2_tasks(self, batch: MultiTaskBatch) -> list[str]:
+        """Tasks of ``batch`` whose heads see cross-level attention (S3b)."""
+        return [t for t in batch.tasks if self.levels.get(t) == 2] if self.cross_level is not None else []
 
     def _joint_inputs(self, batch: MultiTaskBatch) -> tuple[Tensor, Tensor, list[slice]]:
         width = max(batch.batches[t]["input_ids"].shape[1] for t in batch.tasks)
@@ -135,7 +177,26 @@ class MultiTaskModel(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def hidden_states(self, batch: MultiTaskBatch) -> dict[str, Tensor]:
-        """Per-task hidden states ``(B_t, T_t, H)`` as the heads see them (after cross-level attention)."""
+        """Per-task hidden states ``(B_t, T_t, H)`` as the heads see them (after cross-level attention).
+
+        Values on padding positions depend on the layout (zeros when packed); heads never read them.
+        """
+        if batch.layout is None:
+            return self._padded_hidden_states(batch)
+        device = self._device()
+        per_task = dict(zip(batch.tasks, batch.layout.run(self.backbone, self.backbone.routes_for(batch.tasks), device)))
+        level2 = self._level2_tasks(batch)
+        if level2:
+            # The level-1 pass of the level-2 examples, laid out on their own; cross-level attention
+            # per task over each example's own level-1 states (padding keys masked), as unpacked.
+            with torch.no_grad() if self.detach_l1_for_l2 else nullcontext():
+                level1 = batch.level1_layout.run(self.backbone, [self.level1_route] * len(level2), device)
+            for task, states in zip(level2, level1):
+                per_task[task] = self.cross_level(per_task[task], states, batch.batches[task]["attention_mask"].to(device))
+        return per_task
+
+    def _padded_hidden_states(self, batch: MultiTaskBatch) -> dict[str, Tensor]:
+        """The padded path: every row padded to the batch's widest example, one backbone pass."""
         device = self._device()
         input_ids, attention_mask, rows = self._joint_inputs(batch)
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)

@@ -18,7 +18,10 @@ from mtpeft.registry import Registry
 
 @dataclass
 class Stage:
-    """A phase of training: which tasks are sampled, which components are frozen, its share of steps."""
+    """A phase of training: which tasks are sampled, which components are frozen, its share of steps.
+
+    Each stage has its own learning-rate schedule over its steps: a warm-up from 0, then the decay
+    to 0 at its end (:mod:`mtpeft.training.schedule`), and its own task sampler."""
 
     name: str
     tasks: list[str]
@@ -96,7 +99,8 @@ def hierarchical(cfg: StrategyConfig, levels: dict[str, int]) -> StrategyPlan:
 @STRATEGIES.register("s4")
 def sequential(cfg: StrategyConfig, levels: dict[str, int]) -> StrategyPlan:
     """S4: train level-1 tasks on a level-1 LoRA; then level-2 tasks on the level-1 LoRA (frozen or
-    not) plus a fresh level-2 LoRA whose B starts at zero, so stage 2 starts from the level-1 model."""
+    not) plus a fresh level-2 LoRA whose B starts at zero, so stage 2 starts from the level-1 model.
+    Stage 2 warms its learning rate up again (each stage has its own schedule)."""
     level1 = [t for t, k in levels.items() if k == 1]
     level2 = [t for t, k in levels.items() if k == 2]
     if not level1 or not level2:

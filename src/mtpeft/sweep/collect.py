@@ -10,7 +10,7 @@ on the sweep folder.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtpeft.evaluation.report.run_folder import RunGroup, find_runs, group_runs
@@ -28,6 +28,7 @@ class SweepResults:
     skipped: list[Skipped]
     files: dict[str, Path]
     report: Path | None
+    groups: list[RunGroup] = field(default_factory=list)  # the seeds of each configuration, labelled
 
 
 def recorded_peak_rss_mb(run_dir: Path) -> float | None:
@@ -74,7 +75,7 @@ def collect(plan: SweepPlan, bootstrap: BootstrapOptions | None = BootstrapOptio
 
         page = build_report(folders, plan.output_dir / "report.html", bootstrap=bootstrap,
                             title=f"mtpeft sweep {plan.output_dir.name}").html
-    return SweepResults(rows, notes, skipped, files, page)
+    return SweepResults(rows, notes, skipped, files, page, groups)
 
 
 def table_text(results: SweepResults) -> str:

@@ -11,11 +11,16 @@ Schema (the rest of the file is a :class:`mtpeft.config.RunConfig`, the base of 
       ablations:                  # an axis: A1-A4 at equal trainable budget
         variants: [A1, A2, A3, A4]
         target_rank: 16           # A1's rank when A2-A4 can match it (see calculate_ablation_ranks)
+      combine: product            # or union: every entry of every axis on its own
+      results: {file: results/x.md, gpu_config: configs/x-llama.yaml}   # the committed results file
       slurm: {}                   # submitit SlurmExecutor parameters (--submitit-slurm)
 
-Runs are the product of the axes given (strategies x ablations), times the seeds. A run is named
-``<entry>[-<entry>]-seed<k>``. Two axes may not set the same key to different values: the product
-would not be what it says. Ablation ranks are solved when the sweep is expanded, from the base
+Runs are the product of the axes given (strategies x ablations), times the seeds; with
+``combine: union`` they are the entries of all axes one after the other (strategies, then
+ablations), each alone, times the seeds. A run is named ``<entry>[-<entry>]-seed<k>``. Two axes
+may not set the same key to different values: the product would not be what it says; in a union
+two entries may not give the same configuration (it would be trained twice under two names).
+Ablation ranks are solved when the sweep is expanded, from the base
 config's backbone (its architecture on the meta device, no weights read), task count, target
 modules and fusion, so they always match the model that is trained.
 """
@@ -67,10 +72,21 @@ class AblationAxis(_Strict):
     placement: Literal["layer", "output"] = "output"
 
 
+class ResultsFileOptions(_Strict):
+    file: str
+    """The committed results file (Markdown; the JSON beside it), see mtpeft.sweep.results_file."""
+    gpu_config: str | None = None
+    """A sweep config for Llama-3.2-3B: the results file says what to run on a GPU and how long it takes."""
+
+
 class SweepSection(_Strict):
     seeds: int | list[int] = 3
     strategies: list[str | AxisEntry] | None = None
     ablations: AblationAxis | None = None
+    combine: Literal["product", "union"] = "product"
+    """``product``: every combination of one entry per axis; ``union``: each entry of each axis alone."""
+    results: ResultsFileOptions | None = None
+    """Also write the committed results file (``mtpeft sweep`` runs it after the table)."""
     slurm: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("seeds")
@@ -209,6 +225,17 @@ def _combine(entries: tuple[AxisEntry, ...]) -> dict[str, Any]:
     return combined
 
 
+def _refuse_same_configuration(runs: list[SweepRun], source: str) -> None:
+    """In a union, two labels whose runs have the same config would train it twice under two names."""
+    seen: dict[str, str] = {}
+    for run in runs:
+        key = run.config.model_dump_json(exclude={"output_dir"})
+        if key in seen and seen[key] != run.label:
+            raise ConfigError(f"{source}: sweep entries {seen[key]!r} and {run.label!r} give the same configuration; "
+                              f"keep one of them")
+        seen.setdefault(key, run.label)
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"sweep config {path} does not exist")
@@ -250,7 +277,8 @@ def expand_sweep(data: dict, source: str = "<sweep>", seeds: int | None = None) 
     if not axes:
         axes.append([AxisEntry(name=base.strategy.name)])  # no axis: the base config, over seeds
     runs, names = [], set()
-    for entries in itertools.product(*axes):
+    combos = itertools.product(*axes) if section.combine == "product" else ((e,) for axis in axes for e in axis)
+    for entries in combos:
         label = "-".join(e.name for e in entries)
         overrides = _combine(entries)
         for seed in seed_list(section.seeds):
@@ -260,6 +288,8 @@ def expand_sweep(data: dict, source: str = "<sweep>", seeds: int | None = None) 
             names.add(name)
             resolved = set_dotted(base_data, {**overrides, "seed": seed, "output_dir": str(output_dir / name)})
             runs.append(SweepRun(name, label, seed, overrides, config_from_dict(resolved, f"{source} (run {name})")))
+    if section.combine == "union":
+        _refuse_same_configuration(runs, source)
     return SweepPlan(source, copy.deepcopy(data), output_dir, section, runs, explanation, ranks)
 
 

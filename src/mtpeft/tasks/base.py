@@ -72,7 +72,8 @@ class EncodingLoss:
     ``kind`` is one of: ``overlap``, ``discontiguous_shape``, ``token_boundary`` (token
     schemes); ``span_too_long``, ``window_boundary``, ``unlinkable`` (span); ``pair_outside_window``,
     ``entity_outside_window``, ``unknown_entity``, ``label_not_kept`` (relation);
-    ``truncated`` (ranking, text cut, label kept); ``empty_document``.
+    ``truncated`` (ranking, text cut, label kept); ``cui_outside_window`` (a disorder no window
+    holds whole: no CUI target); ``empty_document``.
     """
 
     doc_id: str

@@ -14,6 +14,7 @@ the task's head kind are filled; the rest stay ``None``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 IGNORE_INDEX = -100
 """Label id of positions that carry no loss (special tokens, context-only overlap of windows)."""
@@ -47,11 +48,19 @@ class Features:
 
     # --- head kind "relation": candidate entities (token ranges), their mention ids, and gold
     # relations. Pairs not listed in ``relations`` are "no relation". For single-span typing
-    # (2021 T6 level 2) ``entity_labels`` holds one label id per entity instead.
+    # (2021 T6 level 2, multi-label) the entities are the distinct extents to type and
+    # ``entity_label_sets`` holds the gold label ids of each (several where gold gives the extent
+    # several labels; empty for an extent with none).
     entities: list[TokenRange] | None = None
     entity_ids: list[str] | None = None
     relations: list[tuple[int, int, int]] | None = None  # (head_entity, tail_entity, label_id)
-    entity_labels: list[int] | None = None
+    entity_label_sets: list[tuple[int, ...]] | None = None
+
+    # --- CUI normalisation (token and span heads of tasks that normalise): the gold mentions this
+    # window trains the CUI classifier on, each as its fragments' token ranges, and each one's
+    # class id in the task's CUI vocabulary (:mod:`mtpeft.tasks.normalisation`)
+    cui_mentions: list[list[TokenRange]] | None = None
+    cui_labels: list[int] | None = None
 
     # --- head kind "ranking": one (question, candidate) pair
     rank_label: int | None = None
@@ -77,7 +86,13 @@ class WindowPrediction:
     spans: list[tuple[int, int, int, float]] | None = None  # span head: (start, end, label_id, confidence)
     links: list[tuple[int, int, float]] | None = None  # span head: (span_i, span_j, confidence)
     relations: list[tuple[int, int, int, float]] | None = None  # relation head: (head, tail, label_id, conf)
-    entity_labels: list[tuple[int, float]] | None = None  # single-span typing: (label_id, confidence)
+    entity_labels: list[tuple[int, float]] | None = None  # single-span typing: top (label_id, probability)
+    entity_probs: list[list[float]] | None = None  # single-span typing: each entity's probability of each label
+    # CUI normalisation: token ranges (window positions, end inclusive) and the CUI classifier's
+    # logits of the mean token state of each, a float32 array (len(cui_ranges), classes); the
+    # task pools them over each decoded mention (the classifier is linear, see heads.normalisation)
+    cui_ranges: list[TokenRange] | None = None
+    cui_logits: Any = None
     rank_probs: list[float] | None = None  # ranking head: probability of each relevance level
     rank_score: float | None = None  # ranking head: score used to order candidates
     group_id: str | None = None

@@ -39,7 +39,7 @@ _GENERIC: dict[tuple[str, str], tuple[type[Task], str]] = {
     ("ranking", "tagging"): (RankingTask, "ranking"),
 }
 _RESERVED = ("id", "format", "head", "level", "labels", "data", "mode")
-_NOT_OPTIONS = ("self", "id", "level", "labels", "types", "data_format", "keep_relation")
+_NOT_OPTIONS = ("self", "id", "level", "labels", "types", "data_format", "keep_relation", "normaliser")
 
 
 def _class_options(cls: type[Task]) -> list[str]:

@@ -32,6 +32,11 @@ class RelationTask(Task):
     counted as ``pair_outside_window``. Gold relations whose label is not in ``labels`` (or that
     ``keep_relation`` rejects) are losses of kind ``label_not_kept``: the model learns them as
     "no relation".
+
+    With overlapping windows a pair can lie in several windows: every window that holds both
+    entities carries the gold label (none trains a true relation as "no relation"), and one of
+    them decides it at prediction time (:func:`deciding_window`). A pair that no window holds
+    is the only ``window_boundary`` loss.
     """
 
     head_kind = "relation"
@@ -91,7 +96,7 @@ class RelationTask(Task):
                 f = self._window_features(doc.id, tokens.input_ids, tokens.offsets, w, entities, gold)
                 own_first, own_last = f.owned
                 counts["candidate_pairs"] += sum(
-                    own_first <= min(f.entities[i][0], f.entities[j][0]) <= own_last
+                    deciding_window(windows, *pair_extent(f.entities[i], f.entities[j], w.start)) == w
                     for i, j in candidate_pairs(f.entities, self.relation_window)
                 )
                 result.features.append(f)
@@ -103,7 +108,8 @@ class RelationTask(Task):
     def _gold_relations(
         self, doc: Document, entities: dict[str, TokenRange], windows: list[Window], losses: list[EncodingLoss]
     ) -> dict[tuple[str, str], int]:
-        """Gold ``(source, target) -> label id`` that some window can predict; the rest are losses."""
+        """Gold ``(source, target) -> label id`` that some window can predict (every window holding
+        both entities is labelled with them); the rest are losses."""
         gold: dict[tuple[str, str], int] = {}
         for r in doc.relations:
             if (self.keep_relation is not None and not self.keep_relation(r)) or r.label not in self.labels:
@@ -124,9 +130,8 @@ class RelationTask(Task):
                     )
                 )
                 continue
-            first, last = min(a[0], b[0]), max(a[1], b[1])
-            if not owner(windows, first).contains(first, last):
-                losses.append(EncodingLoss(doc.id, "window_boundary", r.id, "the pair is split across windows"))
+            if deciding_window(windows, *pair_extent(a, b)) is None:
+                losses.append(EncodingLoss(doc.id, "window_boundary", r.id, "no window holds both entities"))
                 continue
             if (r.source, r.target) in gold:
                 losses.append(EncodingLoss(doc.id, "duplicate", r.id, "a second relation between the same entities"))
@@ -168,7 +173,7 @@ class RelationTask(Task):
     ) -> list[Document]:
         """The input documents (with their entities) carrying the predicted relations.
 
-        A pair is taken from the window that owns the first token of the pair; relation ids are
+        A pair is taken from its deciding window (:func:`deciding_window`); relation ids are
         ``N@r@DOC@system`` (the Anafora convention), labels are the predicted type.
         """
         grouped = pair_predictions(self.id, predictions, features)
@@ -178,11 +183,11 @@ class RelationTask(Task):
             result = without_annotations(doc)
             result.mentions = list(doc.mentions)
             found: dict[tuple[str, str], tuple[int, float]] = {}
-            for f, p in grouped.get(doc.id, []):
-                own_first, own_last = f.owned
+            pairs = grouped.get(doc.id, [])
+            windows = windows_of([f for f, _ in pairs])
+            for f, p in pairs:
                 for head, tail, label, confidence in p.relations or []:
-                    first = min(f.entities[head][0], f.entities[tail][0])
-                    if own_first <= first <= own_last and label < len(self.labels):
+                    if label < len(self.labels) and decides(f, windows, head, tail):
                         found[(f.entity_ids[head], f.entity_ids[tail])] = (label, confidence)
             result.relations = [
                 Relation(id=f"{k}@r@{doc.id}@system", label=self.labels[label], source=source, target=target)
@@ -190,3 +195,38 @@ class RelationTask(Task):
             ]
             out.append(result)
         return out
+
+
+def pair_extent(a: TokenRange, b: TokenRange, shift: int = 0) -> tuple[int, int]:
+    """First and last token of two entities together (shifted by ``shift``: window -> document)."""
+    return min(a[0], b[0]) + shift, max(a[1], b[1]) + shift
+
+
+def deciding_window(windows: Sequence[Window], first: int, last: int) -> Window | None:
+    """The window whose prediction of a pair spanning document tokens ``first..last`` counts.
+
+    The window owning ``first`` when it holds the whole pair (as every other decoder decides by
+    the first token); otherwise, of the windows holding the pair, the one giving it the most
+    context on both sides (the lowest index on a tie); ``None`` when no window holds it.
+    """
+    own = owner(windows, first)
+    if own.contains(first, last):
+        return own
+    holding = [w for w in windows if w.contains(first, last)]
+    return max(holding, key=lambda w: (min(first - w.start, w.end - 1 - last), -w.index), default=None)
+
+
+def windows_of(features: Sequence[Features]) -> list[Window]:
+    """The windows of one document, rebuilt from its features (``meta["token_start"]``, ``owned``)."""
+    windows = []
+    for f in sorted(features, key=lambda f: f.window):
+        start = f.meta["token_start"]
+        first, last = f.owned
+        windows.append(Window(f.window, start, start + len(f.input_ids), start + first, start + last + 1))
+    return windows
+
+
+def decides(f: Features, windows: Sequence[Window], head: int, tail: int) -> bool:
+    """Whether window ``f`` decides the pair of its entities ``head`` and ``tail``."""
+    window = deciding_window(windows, *pair_extent(f.entities[head], f.entities[tail], f.meta["token_start"]))
+    return window is not None and window.index == f.window

@@ -22,6 +22,8 @@ from mtpeft.tasks.encoding.roundtrip import RoundTripReport, compare_mentions
 from mtpeft.tasks.encoding.spans import assemble_mentions, fragment_ranges_ok, uncovered_spans
 from mtpeft.tasks.encoding.windows import Window, owner, plan_windows
 from mtpeft.tasks.features import Features, TokenRange, WindowPrediction
+from mtpeft.tasks.normalisation.encoding import WindowTargets, assign_cuis, window_cui_targets
+from mtpeft.tasks.normalisation.normaliser import CuiNormaliser
 
 GoldChain = tuple[str, int, list[TokenRange]]
 """A gold mention as (mention id, label id, fragment token ranges in document tokens)."""
@@ -30,7 +32,13 @@ GoldChain = tuple[str, int, list[TokenRange]]
 class SpanTask(Task):
     """Mentions of ``labels`` found by the span head: fragments of up to ``max_span_len`` tokens,
     consecutive fragments of a discontiguous mention linked. ``labels`` excludes "no span"
-    (the head's last column)."""
+    (the head's last column).
+
+    With a ``normaliser`` (2015 T14) each mention also gets a CUI: every gold mention is a target
+    of the head's CUI classifier, and each decoded mention gets its CUI from the classifier's
+    logits of its fragments (pooled, length-weighted) and from the lexicons
+    (:mod:`mtpeft.tasks.normalisation`). Without one, mentions carry no CUI (written ``CUI-less``).
+    """
 
     head_kind = "span"
 
@@ -43,14 +51,26 @@ class SpanTask(Task):
         max_span_len: int = 8,
         max_length: int = 512,
         stride: int | None = None,
+        normaliser: CuiNormaliser | None = None,
     ) -> None:
         if max_span_len < 1:
             raise ConfigError(f"task {id!r}: max_span_len must be >= 1, got {max_span_len}")
         super().__init__(id, level, labels, data_format, max_length, stride)
         self.max_span_len = max_span_len
+        self.normaliser = normaliser
 
     def head_options(self) -> dict[str, object]:
-        return {"max_span_len": self.max_span_len}
+        """``max_span_len``, and ``cui_classes`` when the task normalises (a CUI classifier)."""
+        options: dict[str, object] = {"max_span_len": self.max_span_len}
+        if self.normaliser is not None:
+            options["cui_classes"] = self.normaliser.num_classes
+        return options
+
+    def fit(self, train_documents: Sequence[Document]) -> None:
+        """Learn what the head's classes depend on from the TRAINING documents (the CUI classes and
+        the training lexicon; nothing without a normaliser). Called when the task is built."""
+        if self.normaliser is not None:
+            self.normaliser.fit(train_documents)
 
     def gold_chains(self, doc: Document, tokens: TokenizedText) -> tuple[list[GoldChain], list[EncodingLoss]]:
         """Gold mentions as token-range chains; mentions that cannot be candidates are losses."""
@@ -131,8 +151,16 @@ class SpanTask(Task):
             counts = Counter(
                 documents=1, windows=len(windows), mentions=len(doc.mentions), mentions_encoded=len(chains)
             )
+            cui_targets: dict[int, WindowTargets] = {}
+            if self.normaliser is not None:
+                mentions = [m for m in doc.mentions if m.label in self.labels]
+                cui_targets, cui_losses = window_cui_targets(self.normaliser, doc.id, mentions, tokens, windows)
+                losses.extend(cui_losses)
+                counts["cui_targets"] = sum(len(labels) for _, labels in cui_targets.values())
             for w in windows:
                 features = self._window_features(doc.id, tokens, w, chains)
+                if cui_targets:
+                    features.cui_mentions, features.cui_labels = cui_targets[w.index]
                 uncovered = uncovered_spans(features.span_labels, len(features.input_ids), self.max_span_len)
                 counts["fragments_encoded"] += len(features.span_labels)
                 counts["fragments_not_candidates"] += len(uncovered)
@@ -184,17 +212,21 @@ class SpanTask(Task):
             if pairs:
                 spans: dict[TokenRange, tuple[int, float]] = {}
                 links: dict[tuple[TokenRange, TokenRange], float] = {}
+                cui_rows: dict[TokenRange, object] = {}  # the CUI logits of the window a fragment is taken from
                 for f, p in pairs:
                     shift, (own_first, own_last) = f.meta["token_start"], f.owned
                     window_spans = [((s + shift, e + shift), (label, conf)) for s, e, label, conf in p.spans or []]
-                    for rng, value in window_spans:
+                    rows = list(p.cui_logits) if p.cui_ranges is not None else [None] * len(window_spans)
+                    for (rng, value), row in zip(window_spans, rows):
                         if own_first <= rng[0] - shift <= own_last and value[1] >= spans.get(rng, (0, -1.0))[1]:
                             spans[rng] = value
+                            cui_rows[rng] = row
                     for i, j, confidence in p.links or []:
                         (first, first_value), (second, second_value) = window_spans[i], window_spans[j]
                         if own_first <= first[0] - shift <= own_last:
-                            spans.setdefault(first, first_value)
-                            spans.setdefault(second, second_value)
+                            for rng, value, row in ((first, first_value, rows[i]), (second, second_value, rows[j])):
+                                if rng not in spans:
+                                    spans[rng], cui_rows[rng] = value, row
                             links[(first, second)] = max(confidence, links.get((first, second), 0.0))
                 mentions = assemble_mentions(spans, links)
                 tokens = merged_tokens(require_text(doc, self.id), [f for f, _ in pairs])
@@ -206,6 +238,12 @@ class SpanTask(Task):
                     )
                     for k, (label, ranges) in enumerate(mentions, start=1)
                 ]
+                if self.normaliser is not None:
+                    pieces = [
+                        [(r[1] - r[0] + 1, cui_rows[r]) for r in ranges if cui_rows.get(r) is not None]
+                        for _, ranges in mentions
+                    ]
+                    assign_cuis(self.normaliser, tokens.text, result.mentions, pieces)
             out.append(result)
         return out
 

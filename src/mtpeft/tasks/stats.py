@@ -6,6 +6,11 @@ have text and a tokenizer is given -- examples (windows or pairs), token-length 
 encoded label distribution, encoding losses by kind, and the encode/decode round trip of mention
 tasks. Documents without text (2016 T12 annotations without the licensed notes) are reported
 and left out of the encoding section, which says that encoding needs the text.
+
+For mentions that carry a CUI (2014 T7, 2015 T14) the CUI distribution is reported too: distinct
+CUIs, singletons, the ``CUI-less`` share and, given the training data, the CUIs of these files
+unseen in training (no classifier trained on that data can produce them: the ceiling of its
+accuracy) and what an exact-match training lexicon covers and gets right on the gold spans.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 from mtpeft.tasks.base import Task
 from mtpeft.tasks.document import Document, Mention
 from mtpeft.tasks.features import IGNORE_INDEX
+from mtpeft.tasks.normalisation import CUI_LESS, Lexicon, mention_cui, mention_text
 
 PERCENTILES = (50, 90, 95, 99)
 MAX_LISTED = 10
@@ -64,6 +70,41 @@ def annotation_stats(documents: Sequence[Document]) -> dict[str, Any]:
     return stats
 
 
+def cui_stats(documents: Sequence[Document], train: Sequence[Document] | None = None) -> dict[str, Any]:
+    """The CUI distribution of the mentions (empty when none carries a CUI) and, with ``train``
+    (the training documents), what a model trained on them can and cannot predict."""
+    mentions = [m for d in documents for m in d.mentions if "CUI" in m.attributes]
+    if not mentions:
+        return {}
+    counts = Counter(mention_cui(m) for m in mentions)
+    cuis = {c: n for c, n in counts.items() if c != CUI_LESS}
+    stats: dict[str, Any] = {
+        "mentions_with_cui_field": len(mentions),
+        "distinct_cuis": len(cuis),
+        "singleton_cuis": sum(n == 1 for n in cuis.values()),
+        "cui_less": counts[CUI_LESS],
+        "cui_less_share": counts[CUI_LESS] / len(mentions),
+        "most_frequent_cuis": dict(Counter(cuis).most_common(MAX_LISTED)),
+    }
+    if train is None:
+        return stats
+    seen = {mention_cui(m) for d in train for m in d.mentions} | {CUI_LESS}
+    unseen = {c for c in cuis if c not in seen}
+    unseen_mentions = sum(counts[c] for c in unseen)
+    lexicon = Lexicon.from_documents(train)
+    with_text = [(d, m) for d in documents if d.text is not None for m in d.mentions if "CUI" in m.attributes]
+    looked_up = [(lexicon.lookup(mention_text(d.text, m.spans)), mention_cui(m)) for d, m in with_text]
+    found = [(got, want) for got, want in looked_up if got is not None]
+    stats["vs_training"] = {
+        "unseen_cuis": len(unseen),
+        "mentions_with_unseen_cui": unseen_mentions,
+        "classifier_ceiling": 1 - unseen_mentions / len(mentions),
+        "training_lexicon_coverage": len(found) / len(with_text) if with_text else 0.0,
+        "training_lexicon_accuracy": sum(g == w for g, w in found) / len(with_text) if with_text else 0.0,
+    }
+    return stats
+
+
 def _percentiles(lengths: Sequence[int]) -> dict[str, float]:
     if not lengths:
         return {}
@@ -105,19 +146,32 @@ def _encoded_labels(task: Task, features: Sequence[Any]) -> dict[str, int]:
             counts.update(label for _, _, label in f.span_labels)
         if f.relations is not None:
             counts.update(label for _, _, label in f.relations)
-        if f.entity_labels is not None:
-            counts.update(f.entity_labels)
+        if f.entity_label_sets is not None:
+            counts.update(label for labels in f.entity_label_sets for label in labels)
         if f.rank_label is not None:
             counts[f.rank_label] += 1
     return {task.labels[i]: n for i, n in counts.most_common()}
 
 
 def data_stats(
-    task: Task, path: str | Path, *, lenient: bool = False, tokenizer: object | None = None
+    task: Task,
+    path: str | Path,
+    *,
+    lenient: bool = False,
+    tokenizer: object | None = None,
+    train: str | Path | None = None,
 ) -> dict[str, Any]:
-    """The full report of ``mtpeft data stats`` as a JSON-ready dict."""
+    """The full report of ``mtpeft data stats`` as a JSON-ready dict.
+
+    ``train``: the training data of the task, for the CUI figures against training (and a task
+    with a ``fit`` method, the disorder tasks, is fitted on it before encoding, as training does).
+    """
     read = task.read(path, lenient=lenient)
     documents = read.documents
+    train_documents = task.read(train, lenient=lenient).documents if train is not None else None
+    fit = getattr(task, "fit", None)
+    if train_documents is not None and fit is not None:
+        fit(train_documents)
     with_text = [d for d in documents if d.text is not None]
     stats: dict[str, Any] = {
         "task": task.id,
@@ -131,6 +185,12 @@ def data_stats(
         "skipped_records": [str(s) for s in read.skipped[:MAX_LISTED]],
         "annotations": annotation_stats(documents),
     }
+    cuis = cui_stats(documents, train_documents)
+    if cuis:
+        stats["cuis"] = cuis
+    normaliser = getattr(task, "normaliser", None)
+    if normaliser is not None:
+        stats["normalisation"] = normaliser.summary()
     if tokenizer is None:
         stats["encoding"] = {"unavailable": "no tokenizer given"}
     elif not with_text:
@@ -167,6 +227,7 @@ def format_stats(stats: dict[str, Any]) -> str:
                 "candidates": "candidate_labels",
             }[key]
             lines += [f"  {label:<40} {n}" for label, n in ann[label_key].items()]
+    lines += _format_cuis(stats)
     enc = stats["encoding"]
     if "unavailable" in enc:
         lines.append(f"encoding: unavailable - {enc['unavailable']}")
@@ -192,3 +253,33 @@ def format_stats(stats: dict[str, Any]) -> str:
     if "note" in enc:
         lines.append(f"note: {enc['note']}")
     return "\n".join(lines)
+
+
+def _format_cuis(stats: dict[str, Any]) -> list[str]:
+    """The CUI lines of :func:`format_stats` (none when the mentions carry no CUI)."""
+    cuis = stats.get("cuis")
+    if not cuis:
+        return []
+    lines = [
+        f"CUIs: {cuis['distinct_cuis']} distinct, {cuis['singleton_cuis']} seen once; CUI-less "
+        f"{cuis['cui_less']}/{cuis['mentions_with_cui_field']} ({100 * cuis['cui_less_share']:.1f}%)",
+    ]
+    if "vs_training" in cuis:
+        vs = cuis["vs_training"]
+        lines.append(
+            f"  vs training: {vs['unseen_cuis']} CUIs unseen in training ({vs['mentions_with_unseen_cui']} mentions: "
+            f"a classifier trained on it is right on at most {100 * vs['classifier_ceiling']:.1f}%); exact-match "
+            f"training lexicon covers {100 * vs['training_lexicon_coverage']:.1f}%, right on "
+            f"{100 * vs['training_lexicon_accuracy']:.1f}% of the mentions"
+        )
+    else:
+        lines.append("  (give --train PATH for the CUIs unseen in training: the ceiling of a classifier)")
+    norm = stats.get("normalisation")
+    if norm is not None:
+        fitted = f"fitted on {norm['training_documents']} training documents" if norm["training_documents"] else "not fitted"
+        lines.append(
+            f"  normalisation: {norm['classes']} classifier classes (CUI-less, <other>, CUIs seen >= "
+            f"{norm['min_count']} times; {fitted}); {norm['rare_cuis_in_other']} rarer CUIs share <other>; "
+            f"training lexicon {norm['training_lexicon_texts']} texts, user lexicon {norm['user_lexicon_texts']}"
+        )
+    return lines

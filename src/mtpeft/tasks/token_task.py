@@ -28,6 +28,8 @@ from mtpeft.tasks.encoding.roundtrip import RoundTripReport, compare_mentions
 from mtpeft.tasks.encoding.schemes import SCHEMES, TOKEN_BOUNDARY, TokenMention, get_scheme, sentence_units
 from mtpeft.tasks.encoding.windows import merge_owned, plan_windows
 from mtpeft.tasks.features import IGNORE_INDEX, Features, WindowPrediction
+from mtpeft.tasks.normalisation.encoding import assign_cuis, window_cui_targets
+from mtpeft.tasks.normalisation.normaliser import CuiNormaliser
 
 
 class TokenTask(Task):
@@ -37,6 +39,11 @@ class TokenTask(Task):
     the task then detects spans and leaves their typing to another task; mentions that become
     identical are merged (counted as ``duplicates_merged``). ``labels`` is the tag set of the
     scheme, ``O`` first.
+
+    With a ``normaliser`` (2014 T7) each mention also gets a CUI: every gold mention is a target
+    of the head's CUI classifier (its class id, in one window), and each decoded mention gets its
+    CUI from the classifier's logits pooled over its tokens and from the lexicons
+    (:mod:`mtpeft.tasks.normalisation`). Without one, mentions carry no CUI (written ``CUI-less``).
     """
 
     head_kind = "token"
@@ -51,6 +58,7 @@ class TokenTask(Task):
         collapse_to: str | None = None,
         max_length: int = 512,
         stride: int | None = None,
+        normaliser: CuiNormaliser | None = None,
     ) -> None:
         if scheme not in SCHEMES:
             raise ConfigError(f"task {id!r}: unknown label scheme {scheme!r}; valid choices: {', '.join(SCHEMES)}")
@@ -58,6 +66,17 @@ class TokenTask(Task):
         self.collapse_to = collapse_to
         self.scheme = get_scheme(scheme)
         super().__init__(id, level, self.scheme.tags(self.types), data_format, max_length, stride)
+        self.normaliser = normaliser
+
+    def head_options(self) -> dict[str, object]:
+        """``cui_classes`` when the task normalises (the head then has a CUI classifier)."""
+        return {"cui_classes": self.normaliser.num_classes} if self.normaliser is not None else {}
+
+    def fit(self, train_documents: Sequence[Document]) -> None:
+        """Learn what the head's classes depend on from the TRAINING documents (the CUI classes and
+        the training lexicon; nothing without a normaliser). Called when the task is built."""
+        if self.normaliser is not None:
+            self.normaliser.fit(train_documents)
 
     def gold_mentions(self, doc: Document) -> tuple[list[Mention], int]:
         """The mentions this task predicts (types collapsed, exact duplicates merged) and how
@@ -116,6 +135,12 @@ class TokenTask(Task):
             windows = plan_windows(len(tokens), max_length, stride)
             if not windows:
                 losses.append(EncodingLoss(doc.id, "empty_document", "", "the text has no tokens"))
+            cui_targets = {}
+            if self.normaliser is not None:
+                mentions = [m for m in self.gold_mentions(doc)[0] if m.label in self.types]
+                cui_targets, cui_losses = window_cui_targets(self.normaliser, doc.id, mentions, tokens, windows)
+                losses.extend(cui_losses)
+                counts["cui_targets"] = sum(len(labels) for _, labels in cui_targets.values())
             for w in windows:
                 result.features.append(
                     Features(
@@ -126,6 +151,8 @@ class TokenTask(Task):
                         window=w.index,
                         owned=w.local_owned,
                         token_labels=[ids[t] if w.owns(t) else IGNORE_INDEX for t in range(w.start, w.end)],
+                        cui_mentions=cui_targets[w.index][0] if cui_targets else None,
+                        cui_labels=cui_targets[w.index][1] if cui_targets else None,
                         meta={"token_start": w.start},
                     )
                 )
@@ -157,6 +184,10 @@ class TokenTask(Task):
                     Mention(id=f"P{k}", spans=token_set_to_fragments(tokens, m.tokens), label=m.label)
                     for k, m in enumerate(decoded, start=1)
                 ]
+                if self.normaliser is not None:
+                    rows = _owned_token_logits(pairs)
+                    pieces = [[(1, rows[t]) for t in sorted(m.tokens) if t in rows] for m in decoded]
+                    assign_cuis(self.normaliser, tokens.text, result.mentions, pieces)
             out.append(result)
         return out
 
@@ -180,3 +211,17 @@ class TokenTask(Task):
         for g, doc in zip(gold, documents):
             g.mentions = self.gold_mentions(doc)[0]
         return compare_mentions(gold, decoded, encoded.losses)
+
+
+def _owned_token_logits(pairs: Sequence[tuple[Features, WindowPrediction]]) -> dict[int, object]:
+    """Document token -> the CUI classifier's logits of it, from the window that owns the token
+    (the head gives them for the tokens it tags as inside a mention, one token per range)."""
+    rows: dict[int, object] = {}
+    for f, p in pairs:
+        if p.cui_ranges is None:
+            continue
+        shift, (own_first, own_last) = f.meta["token_start"], f.owned
+        for (start, _), row in zip(p.cui_ranges, p.cui_logits):
+            if own_first <= start <= own_last:
+                rows[start + shift] = row
+    return rows

@@ -226,6 +226,30 @@ def read_pointer(root: str | Path, name: str) -> dict[str, Any] | None:
         raise CheckpointError(f"{path}: pointer is not valid JSON ({error})") from None
 
 
+def describe(path: str | Path, step: int, requested: str | None = None) -> str:
+    """Which checkpoint a command loaded, in words: ``step-<step>`` and the pointers that name it.
+
+    ``path`` is what the command was given: a run folder (then ``requested``, ``best`` or
+    ``last``, is the pointer it asked for, and a missing one is said), its ``checkpoints/``
+    folder, or a ``step-<N>`` folder. e.g. ``runs/x/checkpoints/step-6 (best: selection score
+    0.4123; last)``.
+    """
+    path = Path(path)
+    if path.name.startswith("step-"):
+        root, requested = path.parent, None
+    else:
+        root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    names = []
+    for name in ("best", "last"):
+        pointer = read_pointer(root, name)
+        if pointer is not None and pointer.get("step") == step:
+            metric = pointer.get("metric")
+            names.append(f"{name}: selection score {metric:.4f}" if name == "best" and metric is not None else name)
+    if requested is not None and not any(n.startswith(requested) for n in names):
+        names.append(f"the run has no {requested!r} checkpoint")
+    return f"{root / f'step-{step}'} ({'; '.join(names) or 'named by no pointer'})"
+
+
 def validate(folder: str | Path) -> int:
     """The step of a complete checkpoint folder; :class:`CheckpointError` if it is not one."""
     folder = Path(folder)

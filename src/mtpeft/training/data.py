@@ -10,6 +10,7 @@ from mtpeft.config import RunConfig
 from mtpeft.errors import ConfigError
 from mtpeft.tasks.base import Task
 from mtpeft.tasks.features import Features
+from mtpeft.tasks.split import split_part
 
 
 @dataclass
@@ -28,7 +29,10 @@ def load_task_data(config: RunConfig, tasks: dict[str, Task], tokenizer) -> dict
         if tc.train is None:
             raise ConfigError(f"task {tc.id!r}: field 'train' is required for training")
         read = task.read(tc.train, lenient=tc.lenient)
-        documents = read.documents[: tc.limit] if tc.limit else read.documents
+        documents, split = read.documents, None
+        if tc.split is not None:  # the rest is the dev set (mtpeft.tasks.split)
+            documents, split = split_part(read.documents, tc.split, "train")
+        documents = documents[: tc.limit] if tc.limit else documents
         encoded = task.encode(documents, tokenizer)
         if not encoded.features:
             raise ConfigError(f"task {tc.id!r}: {tc.train} gave no training examples")
@@ -43,6 +47,7 @@ def load_task_data(config: RunConfig, tasks: dict[str, Task], tokenizer) -> dict
                 "skipped_records": [str(s) for s in read.skipped],
                 "encoding_losses": encoded.loss_counts(),
                 "counts": dict(encoded.counts),
+                **({"split": split.as_dict()} if split else {}),
             },
         )
     return data

@@ -2,21 +2,27 @@
 
 accelerate's :class:`~accelerate.PartialState` reads the launcher's environment and initialises
 ``torch.distributed`` (gloo on CPU, NCCL on GPUs). Every process draws the SAME global batch from
-an identically seeded sampler and keeps its shard (every ``world``-th example of each task), so
-the global batch is the one a single process would see. Gradients are averaged over processes
-after the backward pass, which is what DDP does; doing it explicitly keeps the per-row adapter
-routing and the gradient strategies (whose per-task gradients ``torch.autograd.grad`` computes
-outside DDP's hooks) correct. FSDP/DeepSpeed configurations of accelerate are not used by this loop.
+an identically seeded sampler and keeps its shard (every ``world``-th example of the global
+batch), so the global batch is the one a single process would see. Each loss term is divided by
+its unit count over ALL processes (:meth:`Processes.sum_by_key`, see
+:mod:`mtpeft.training.step_losses`) and the losses are multiplied by ``world``, so that the
+gradients averaged over processes after the backward pass (what DDP does) are those of one
+process on the global batch, whatever the units (tokens, spans, pairs, examples). Doing it
+explicitly keeps the per-row adapter routing and the gradient strategies (whose per-task
+gradients ``torch.autograd.grad`` computes outside DDP's hooks) correct. FSDP/DeepSpeed
+configurations of accelerate are not used by this loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,25 @@ class Processes:
         box = [value]
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
+
+    def sum_by_key(self, values: Mapping[K, float], keys: Sequence[K] | None = None) -> dict[K, float]:
+        """Per-key sums of ``values`` over processes (a key a process lacks counts 0 there).
+
+        ``keys``: the keys to reduce, the same list on every process; without it the processes
+        first agree on the sorted union of their keys (one small ``all_gather_object``). Sums are
+        float64, exact for counts below 2**53. A collective: every process must call it.
+        """
+        if keys is None and self.world > 1:
+            gathered: list[list[K] | None] = [None] * self.world
+            torch.distributed.all_gather_object(gathered, sorted(values))
+            keys = sorted({key for part in gathered for key in part or []})
+        elif keys is None:
+            keys = sorted(values)
+        if self.world == 1:
+            return {key: float(values.get(key, 0.0)) for key in keys}
+        flat = torch.tensor([float(values.get(key, 0.0)) for key in keys], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(flat)
+        return dict(zip(keys, flat.tolist()))
 
 
 def current_processes(cpu: bool | None = None) -> Processes:

@@ -4,13 +4,20 @@ Groups: adapters + fusion at ``lr``; heads at ``head_lr`` (default ``lr``); loss
 parameters (uncertainty log-variances) at ``lr``. Weight decay applies to matrices only: biases,
 norm weights, gates and log-variances (every parameter with fewer than 2 dimensions, or whose
 name says bias/norm/log_var) are in no-decay groups, since decaying them pulls scales and
-offsets to 0 rather than regularising a mapping. The schedule is ``transformers.get_scheduler``.
+offsets to 0 rather than regularising a mapping. The schedule is ``transformers.get_scheduler``'s.
+
+A strategy trained in stages (S4: level-1 tasks, then level-2 tasks on a fresh level-2 LoRA) gets
+the schedule once per stage: each stage warms up over ``ceil(warmup_ratio * its steps)`` steps
+from 0 and decays to 0 at its own end, so the new adapter of a later stage starts with a warm-up,
+not at the mid-decay learning rate of one schedule spanning both stages. It is one ``LambdaLR``
+whose factor is a function of the global step, so a checkpoint restores it exactly.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -95,18 +102,46 @@ def warmup_steps(max_steps: int, warmup_ratio: float) -> int:
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, schedule: str, max_steps: int, warmup_ratio: float
+    optimizer: torch.optim.Optimizer,
+    schedule: str,
+    max_steps: int,
+    warmup_ratio: float,
+    stages: Sequence[int] | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up from 0 over ``warmup_steps``, then ``schedule`` decay to 0 at ``max_steps``
-    (``constant`` stays at the peak). Step it once per optimizer step."""
+    (``constant`` stays at the peak). Step it once per optimizer step.
+
+    ``stages``: the optimizer steps of each training stage (summing to ``max_steps``); each stage
+    then has that schedule over its own steps (see the module docstring). One stage (or ``None``)
+    is the plain schedule.
+    """
     if schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {schedule!r}; valid choices: {', '.join(SCHEDULES)}")
-    return get_scheduler(
-        SCHEDULES[schedule],
-        optimizer,
-        num_warmup_steps=warmup_steps(max_steps, warmup_ratio),
-        num_training_steps=max_steps,
+    stages = list(stages) if stages is not None else [max_steps]
+    if sum(stages) != max_steps or any(n < 0 for n in stages):
+        raise ValueError(f"stage steps {stages} do not split max_steps={max_steps}")
+    if len(stages) == 1:
+        return get_scheduler(
+            SCHEDULES[schedule], optimizer,
+            num_warmup_steps=warmup_steps(max_steps, warmup_ratio), num_training_steps=max_steps,
+        )  # fmt: skip
+    factors = [_stage_factor(schedule, steps, warmup_ratio) for steps in stages]
+    starts = [sum(stages[:k]) for k in range(len(stages))]
+
+    def factor(step: int) -> float:  # a plain function: LambdaLR saves no state for it
+        stage = max(bisect_right(starts, step) - 1, 0)
+        return factors[stage](step - starts[stage])
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _stage_factor(schedule: str, steps: int, warmup_ratio: float) -> Callable[[int], float]:
+    """transformers' learning-rate factor of ``schedule`` over ``steps`` steps (step -> factor)."""
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = get_scheduler(
+        SCHEDULES[schedule], probe, num_warmup_steps=warmup_steps(steps, warmup_ratio), num_training_steps=steps
     )
+    return scheduler.lr_lambdas[0]
 
 
 def build_optimization(
@@ -114,11 +149,13 @@ def build_optimization(
     adapter_params: Mapping[str, nn.Parameter],
     head_params: Mapping[str, nn.Parameter],
     extra_params: Mapping[str, nn.Parameter] | None = None,
+    stages: Sequence[int] | None = None,
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """Optimizer and scheduler from a :class:`mtpeft.config.TrainingConfig`."""
+    """Optimizer and scheduler from a :class:`mtpeft.config.TrainingConfig` (``stages``: the
+    steps of each training stage, each with its own warm-up and decay)."""
     groups = param_groups(
         adapter_params, head_params, extra_params or {},
         lr=training.lr, head_lr=training.head_lr, weight_decay=training.weight_decay,
     )  # fmt: skip
     optimizer = build_optimizer(groups, training.lr)
-    return optimizer, build_scheduler(optimizer, training.schedule, training.max_steps, training.warmup_ratio)
+    return optimizer, build_scheduler(optimizer, training.schedule, training.max_steps, training.warmup_ratio, stages)

@@ -1,8 +1,9 @@
 """The multi-task training loop.
 
 ``fit()`` reads in execution order: for each stage of the strategy, for each step, draw a batch,
-compute the per-task losses, combine them (or operate on their gradients), step, log, evaluate,
-checkpoint. Everything a strategy needs is declared by the objects it builds (the loss strategy's
+compute the per-task losses (each loss term normalised by its units over the whole step:
+``step_losses``), combine them (or operate on their gradients), step, log, evaluate (every
+evaluation, the final one too, competes for ``best``), checkpoint. Everything a strategy needs is declared by the objects it builds (the loss strategy's
 ``needs_per_task_gradients``, the plan's stages); nothing here branches on a strategy's name.
 """
 
@@ -21,8 +22,12 @@ from torch import nn
 
 from mtpeft.config import RunConfig
 from mtpeft.errors import MtpeftError
-from mtpeft.evaluation.evaluate import evaluate_task, headline_metric
+from mtpeft.evaluation.run_eval import evaluate_split, write_task_outputs
+from mtpeft.evaluation.score import headline_metric, headline_scores
 from mtpeft.model.build import BuiltModel
+from mtpeft.model.load import load_named
+from mtpeft.model.packing import resolve_packing
+from mtpeft.progress import TrainingProgress
 from mtpeft.training import checkpoint as ckpt
 from mtpeft.training.conflicts import ConflictMonitor
 from mtpeft.training.data import TaskData
@@ -32,6 +37,7 @@ from mtpeft.training.run_folder import RunFolder
 from mtpeft.training.sampling import TaskSampler
 from mtpeft.training.nonfinite import NonFiniteGuard
 from mtpeft.training.schedule import build_optimization
+from mtpeft.training.step_losses import StepLosses
 from mtpeft.training.tracking import Tracker
 from mtpeft.training.weighting import build_loss_strategy
 
@@ -97,11 +103,13 @@ class Trainer:
         self.loss_strategy = build_loss_strategy(tc.loss.strategy, list(data), tc.loss.options, seed=config.seed)
         self.loss_strategy.to(self.device)
         named = list(self.model.named_parameters())
-        self.optimizer, self.scheduler = build_optimization(
+        self.stage_steps = self._split_steps()
+        self.optimizer, self.scheduler = build_optimization(  # each stage its own warm-up and decay
             tc,
             {n: p for n, p in named if _is_trainable_part(n) and not n.startswith("heads.")},
             {n: p for n, p in named if n.startswith("heads.")},
             dict(self.loss_strategy.named_parameters()),
+            stages=self.stage_steps,
         )
         self.guard = NonFiniteGuard(tc.max_nonfinite_in_row)
         self.monitor = ConflictMonitor(run.conflicts_path, tc.conflict_every)
@@ -112,7 +120,11 @@ class Trainer:
             TaskSampler.from_config({t: len(data[t].train) for t in stage.tasks}, tc.batch_size, config.seed + i, tc.sampling)
             for i, stage in enumerate(built.plan.stages)
         ]
-        self.stage_steps = self._split_steps()
+        # packed rows where exact (checked once on the backbone), else length-grouped forwards
+        self.packing = resolve_packing(self.model.backbone.inner_model, tc.packing, tc.packing_tokens, "training.packing")
+        ev = config.evaluation
+        self.model.prediction_packing = resolve_packing(self.model.backbone.inner_model, ev.packing, ev.packing_tokens,
+                                                        "evaluation.packing")
 
     def _split_steps(self) -> list[int]:
         fractions = [s.fraction for s in self.built.plan.stages]
@@ -135,7 +147,9 @@ class Trainer:
             logger.info("training: %s %d steps of %d examples%s", self.config.strategy.name,
                         tc.max_steps, tc.batch_size, f", resuming at step {self.state.step}" if resume else "")
         tensorboard = self.run.tensorboard if tc.tensorboard and main else None
-        with Tracker(tensorboard, mlflow=tc.mlflow, run_name=self.run.path.name) as tracker:
+        # a bar on a terminal (the periodic lines below otherwise); log lines print above it
+        progress = TrainingProgress(tc.max_steps, self.state.step, enabled=None if main else False)
+        with Tracker(tensorboard, mlflow=tc.mlflow, run_name=self.run.path.name) as tracker, progress.shown_above():
             for stage_index in range(self.state.stage, len(self.built.plan.stages)):
                 self._enter_stage(stage_index)
                 while self.state.stage_step < self.stage_steps[stage_index] and not self.state.stopped_early:
@@ -143,13 +157,15 @@ class Trainer:
                     self.state.step += 1
                     self.state.stage_step += 1
                     step = self.state.step
+                    progress.step(record)
                     if main and record is not None and (step % tc.log_every == 0 or step == 1):
                         self.run.train_log.append({"step": step, **record})
                         tracker.log(step, record, prefix="train/")
-                        logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  elapsed %s", step, tc.max_steps,
-                                    record["loss"], record["lr"], record["tokens_per_s"],
-                                    _clock(time.perf_counter() - started))
-                    if step % tc.eval_every == 0:
+                        if not progress.shown:
+                            logger.info("step %d/%d  loss %.4f  lr %.2e  %.0f real tokens/s  elapsed %s", step, tc.max_steps,
+                                        record["loss"], record["lr"], record["tokens_per_s"],
+                                        _clock(time.perf_counter() - started))
+                    if step % tc.eval_every == 0 and step < tc.max_steps:  # the final evaluation follows
                         self._evaluate_and_select(tracker)
                     if main and step % tc.checkpoint_every == 0 and self._saved_step != step:
                         self._save_checkpoint()
@@ -157,6 +173,7 @@ class Trainer:
                     break
                 self.state.stage += 1
                 self.state.stage_step = 0
+            progress.close()
             final = self._evaluate_and_select(tracker, final=True)
             if main and self._saved_step != self.state.step:
                 self._save_checkpoint()
@@ -172,7 +189,11 @@ class Trainer:
             self.model.set_trainable(component, component not in stage.frozen)
 
     def _train_step(self, stage_index: int) -> dict | None:
-        """One optimizer step over ``grad_accum`` micro-batches; ``None`` if skipped (non-finite loss)."""
+        """One optimizer step over ``grad_accum`` micro-batches; ``None`` if skipped (non-finite loss).
+
+        All micro-batches are drawn and collated first, so that every loss term is divided by its
+        unit count over the whole step (all micro-batches and processes; ``step_losses``).
+        """
         tc = self.config.training
         model, strategy = self.model, self.loss_strategy
         model.train()
@@ -182,19 +203,20 @@ class Trainer:
         # Conflicts exist only between tasks that share parameters (none in S1).
         measure = bool(shared) and self.monitor.due(self.state.step + 1)
         started = time.perf_counter()
-        tokens, task_losses = 0, {}
-        for _ in range(tc.grad_accum):
-            indices, share = self._local_share(self.samplers[stage_index].next_batch())  # batch
-            batch = model.collate({t: [self.data[t].train[i] for i in ids] for t, ids in indices.items()})
+        drawn = [self.samplers[stage_index].next_batch() for _ in range(tc.grad_accum)]  # global batches
+        batches = [  # this process's share of each
+            model.collate({t: [self.data[t].train[i] for i in ids] for t, ids in self._local(indices).items()}, self.packing)
+            for indices in drawn
+        ]
+        step = StepLosses.plan(model, drawn, batches, tc.loss.normalisation, self.processes)  # unit counts
+        tokens = 0
+        for index, batch in enumerate(batches):
             tokens += batch.num_tokens
             with _autocast(self.config, self.device):
-                losses = model(batch).losses  # per-task losses
+                losses = step.task_losses(index, model(batch).outputs)  # per-task losses
             if not self._all_finite(losses):  # the guard raises after too many in a row
                 return self._skip_nonfinite(losses)
-            weighted = {t: loss * share[t] for t, loss in losses.items()}
-            strategy.backward(weighted, shared, others, scale=1.0 / tc.grad_accum, keep_per_task=measure)  # combine
-            for task, loss in losses.items():
-                task_losses[task] = task_losses.get(task, 0.0) + loss.detach().item() / tc.grad_accum
+            strategy.backward(losses, shared, others, shares=step.shares, scale=step.scale, keep_per_task=measure)  # combine
         gradients = strategy.finish(shared)
         if not strategy.needs_per_task_gradients:  # gradient strategies average over processes themselves
             average_gradients(model.trainable_parameters() + list(strategy.parameters()), self.processes)
@@ -206,10 +228,11 @@ class Trainer:
         if measure and gradients.per_task_gradients and self.processes.is_main:
             self.monitor.record(self.state.step + 1, gradients.per_task_gradients)
         elapsed = time.perf_counter() - started
+        summary = step.summary()
         return {
             "lr": self.scheduler.get_last_lr()[0],
-            "loss": sum(task_losses.values()),
-            "losses": task_losses,
+            "loss": sum(summary["shares"][t] * loss for t, loss in summary["losses"].items()),
+            **summary,
             "weights": gradients.weights,
             "tokens": tokens,
             "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
@@ -218,17 +241,16 @@ class Trainer:
             "stage": self.built.plan.stages[stage_index].name,
         }
 
-    def _local_share(self, indices: dict[str, list[int]]) -> tuple[dict[str, list[int]], dict[str, float]]:
-        """This process's share of the global batch (every ``world``-th example) and, per task, the
-        weight ``world * local / global`` of its loss: averaged over processes, the weighted
-        per-example losses give the gradient of the global batch's mean, as on one process."""
+    def _local(self, indices: dict[str, list[int]]) -> dict[str, list[int]]:
+        """This process's share of a global batch: every ``world``-th example (its loss terms are
+        normalised by the units of ALL processes, so the shares need no weights)."""
         if self.processes.world == 1:
-            return indices, {t: 1.0 for t in indices}
+            return indices
         flat = [(t, i) for t, ids in indices.items() for i in ids][self.processes.rank :: self.processes.world]
         local: dict[str, list[int]] = {}
         for task, i in flat:
             local.setdefault(task, []).append(i)
-        return local, {t: self.processes.world * len(ids) / len(indices[t]) for t, ids in local.items()}
+        return local
 
     def _all_finite(self, losses: dict) -> bool:
         """Whether every process's losses are finite: processes skip, or step, together.
@@ -258,22 +280,18 @@ class Trainer:
 
         The final evaluation also writes calibration data and per-document statistics (for the report).
         """
+        # every task with data for `split` (a task with `split:` takes dev from its train file), then
+        # the rows made of several tasks (2021 T6 subtask 2: mtpeft.evaluation.subtask2)
+        evaluations = evaluate_split(
+            self.model, {t: d.task for t, d in self.data.items()}, self.config, self.built.backbone.tokenizer, split,
+            self.run.path / "eval" / f"step-{self.state.step}" / split, run_dir=self.run.path, step=self.state.step,
+        )
         results = {}
-        for tc in self.config.tasks:
-            path = getattr(tc, split)
-            if path is None:
-                continue
-            out = self.run.path / "eval" / f"step-{self.state.step}" / split / tc.id
-            evaluation = evaluate_task(
-                self.model, self.data[tc.id].task, path, self.built.backbone.tokenizer, out,
-                batch_size=self.config.evaluation.batch_size, lenient=tc.lenient, limit=tc.limit,
-            )
-            results[tc.id] = evaluation.metrics
+        for task, evaluation in evaluations.items():
+            results[task] = evaluation.metrics
             if final:
-                from mtpeft.evaluation.run_eval import write_task_outputs
-
                 write_task_outputs(self.run.path, split, evaluation, self.config.evaluation.ece_bins)
-            self.run.metrics.append({"step": self.state.step, "split": split, "task": tc.id, "metrics": evaluation.metrics})
+            self.run.metrics.append({"step": self.state.step, "split": split, "task": task, "metrics": evaluation.metrics})
         return results
 
     def selection_score(self, results: dict[str, dict[str, float]]) -> float | None:
@@ -281,8 +299,9 @@ class Trainer:
         metric = self.config.training.early_stopping.metric or "mean"
         if not results:
             return None
-        if metric == "mean":
-            return sum(m[headline_metric(t, m)] for t, m in results.items()) / len(results)
+        if metric == "mean":  # one headline per task: 2021 T6's is its subtask-2 row, not its two levels
+            headlines = headline_scores(results)
+            return sum(headlines.values()) / len(headlines)
         task, _, name = metric.partition(":")
         if task not in results or name not in results[task]:
             raise MtpeftError(f"early_stopping.metric {metric!r}: no such dev metric; tasks evaluated: {sorted(results)}")
@@ -305,20 +324,22 @@ class Trainer:
         for task, metrics in results.items():
             tracker.log(self.state.step, {headline_metric(task, metrics): metrics[headline_metric(task, metrics)]}, prefix=f"dev/{task}/")
         score = self.selection_score(results)
-        if score is not None and not final:
-            if self.state.best_score is None or score > self.state.best_score:
-                self.state.best_score, self.state.best_step = score, self.state.step
-                self.state.evals_without_improvement = 0
-                self._save_checkpoint(best=True)
-            else:
-                self.state.evals_without_improvement += 1
-                patience = self.config.training.early_stopping.patience
-                if self.config.training.early_stopping.metric and self.state.evals_without_improvement >= patience:
-                    self.state.stopped_early = True
+        # The final evaluation competes for `best` like every other (an early stop ends on an
+        # evaluated step, which this one repeats: an equal score keeps the earlier best).
+        if score is not None and (self.state.best_score is None or score > self.state.best_score):
+            self.state.best_score, self.state.best_step = score, self.state.step
+            self.state.evals_without_improvement = 0
+            self._save_checkpoint(best=True)
+        elif score is not None and not final:
+            self.state.evals_without_improvement += 1
+            patience = self.config.training.early_stopping.patience
+            if self.config.training.early_stopping.metric and self.state.evals_without_improvement >= patience:
+                self.state.stopped_early = True
         if final:
             payload = {"split": "dev", "step": self.state.step, "tasks": results,
-                       "best_step": self.state.best_step, "stopped_early": self.state.stopped_early,
-                       "skipped_nonfinite": self.guard.skipped}
+                       "best_step": self.state.best_step, "best_score": self.state.best_score,
+                       "selection_metric": self.config.training.early_stopping.metric or "mean",
+                       "stopped_early": self.state.stopped_early, "skipped_nonfinite": self.guard.skipped}
             before = self.before if self.before is not None else self._saved_before()
             if before is not None:
                 payload["before_training"] = before
@@ -380,17 +401,6 @@ def peak_memory_mb(device: torch.device) -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def load_named(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Copy saved tensors into the parameters of the same names; unknown names are an error."""
-    params = dict(model.named_parameters())
-    unknown = sorted(set(tensors) - set(params))
-    if unknown:
-        raise MtpeftError(f"checkpoint tensors that this model does not have: {unknown[:5]}")
-    with torch.no_grad():
-        for name, value in tensors.items():
-            params[name].copy_(value)
 
 
 def _is_trainable_part(name: str) -> bool:

@@ -25,11 +25,24 @@ against itself can exceed 1 when it contains such overlaps (the official trainin
 Per-technique F1 reproduces the scorer's own formula, which divides the *precision*
 numerator by the number of gold spans of the technique for its recall
 (``compute_prec_rec_f1(technique_Spr_prec[t], n_pred(t), technique_Spr_prec[t], n_gold(t))``).
+
+**Span identification** (:func:`span_identification_scores`, the 2021 T6 level-1 headline) scores
+spans without techniques, as the SemEval-2020 Task 11 span-identification scorer
+(``task-SI_scorer.py`` of the same propaganda-techniques tools) did: in each document, spans
+that share at least one character are merged into one (``Annotations.merge_article_annotations``:
+the union of their positions), on the gold side and on the predicted side, and the same
+partial-credit formula is applied to the merged spans. Merged spans of one side are disjoint,
+so each span's credit ``sum_g |p & g| / |p| = |p & union(g)| / |p|`` is at most 1: precision,
+recall and F1 lie in [0, 1] (the gold file against itself scores exactly 1). Without merging,
+one merged type makes every overlapping gold span earn credit again (precision 1.02 in a real
+run, F1 1.91 for one prediction per distinct gold extent); those unmerged numbers are kept as
+``unmerged_precision`` / ``unmerged_recall`` / ``unmerged_f1``, never as the headline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from mtpeft.errors import FormatError, Location
 from mtpeft.evaluation.metrics._pairing import pair_documents
@@ -112,4 +125,44 @@ def persuasion_span_scores(
     for name in names:
         numerator = per_technique.get(name, 0.0)
         scores[f"f1:{name}"] = prec_rec_f1(numerator, n_pred.get(name, 0), numerator, n_gold.get(name, 0))[2]
+    return scores
+
+
+def merged_extents(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``(start, end)`` spans with those sharing a character merged (adjacent ones are not), sorted.
+
+    The union of each group of overlapping spans, as the 2020 Task 11 SI scorer merges them.
+    """
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _merged_document(doc: Document, label: str) -> Document:
+    fragments = [fragment for mention in doc.mentions for fragment in mention.spans]
+    mentions = [Mention(id=f"S{i}", spans=(extent,), label=label) for i, extent in enumerate(merged_extents(fragments))]
+    return replace(doc, mentions=mentions)
+
+
+def _one_type(doc: Document, label: str) -> Document:
+    return replace(doc, mentions=[replace(m, label=label) for m in doc.mentions])
+
+
+def span_identification_scores(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, float]:
+    """Span identification P/R/F1 in [0, 1]: techniques ignored, overlapping spans merged per side.
+
+    See the module docstring. Returns ``precision``, ``recall``, ``f1``, the merged span counts
+    ``gold_spans`` / ``pred_spans``, and the partial-credit numbers of the spans as given, all
+    of one type and unmerged: ``unmerged_precision`` / ``unmerged_recall`` / ``unmerged_f1``
+    (these can exceed 1; they are not span identification).
+    """
+    label = "PERSUASION"
+    merged = persuasion_span_scores([_merged_document(d, label) for d in gold], [_merged_document(d, label) for d in pred])
+    unmerged = persuasion_span_scores([_one_type(d, label) for d in gold], [_one_type(d, label) for d in pred])
+    scores = {key: merged[key] for key in ("precision", "recall", "f1", "gold_spans", "pred_spans")}
+    scores.update({f"unmerged_{key}": unmerged[key] for key in ("precision", "recall", "f1")})
     return scores

@@ -14,6 +14,10 @@ The official evaluation is ``python -m anafora.evaluate`` from the ``anaforatool
 
 No note text is needed: anafora only reads text for ``--verbose`` messages.
 
+mtpeft's model runs in the phase-2 setting (EVENT and TIMEX3 mentions given, relations
+predicted) and copies the gold mentions into its predictions, so a model's evaluation leaves the
+span figures out (:data:`mtpeft.evaluation.score.GIVEN_BY_INPUT`); scoring a submission keeps them.
+
 Where anafora logs a warning and carries on (a document with no predicted file is scored as
 empty, a second XML file is ignored, a self-referential annotation drops the file, a
 predicted folder for an unknown document is skipped), mtpeft stops with an error naming the

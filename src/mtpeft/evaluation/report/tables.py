@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from mtpeft.evaluation.report.document import Section, Table, Text
 from mtpeft.evaluation.report.run_folder import RunGroup, RunRecord
 from mtpeft.evaluation.results import TABLE_HEADERS, Comparison, ResultRow, fmt, mean_pm_std, table_cells
-from mtpeft.evaluation.score import HEADLINE_KEYS
+from mtpeft.evaluation.score import CUIS_PREDICTED, METRIC_NOTES, NORMALISATION_OFF, REPORT_KEYS
 from mtpeft.evaluation.uncertainty import mean_std
 from mtpeft.tasks.document import Skipped
 
@@ -68,9 +68,9 @@ def _p_value(comparison: Comparison) -> str:
 
 
 def _columns(task: str, rows: Sequence[ResultRow]) -> list[str]:
-    """Headline first, then the task's standard keys (score.HEADLINE_KEYS), or every metric for other tasks."""
+    """Headline first, then the task's standard keys (score.REPORT_KEYS), or every metric for other tasks."""
     present = [n for r in rows for n in r.metrics]
-    wanted = HEADLINE_KEYS.get(task)
+    wanted = REPORT_KEYS.get(task)
     if wanted is None:
         wanted = tuple(sorted(set(present)))
     ordered = [rows[0].headline, *wanted]
@@ -92,6 +92,12 @@ def per_task_section(rows: Sequence[ResultRow]) -> Section:
                               *(fmt(r.before_training.get(c)) for c in columns)])
         section.add(Table(["configuration", "seeds", *columns], cells,
                           f"{task} ({task_rows[0].split}); all metrics are in the results JSON"))
+        notes = METRIC_NOTES.get(task, {})
+        if notes:  # the disorder tasks: which columns count the CUI, which only the spans
+            section.add(Text("; ".join(f"{k}: {v}" for k, v in notes.items() if k in columns) + "."))
+        off = [r.label for r in task_rows if r.metrics.get(CUIS_PREDICTED, (1.0,))[0] == 0]
+        if off:
+            section.add(Text(f"Note ({', '.join(off)}): {NORMALISATION_OFF}."))
     return section
 
 

@@ -16,6 +16,14 @@ One :class:`Document` per thread:
   (Good | PotentiallyUseful | Bad, ``None`` when the attribute is absent, as in unlabelled test
   files), ``text`` = RelCText, ``attributes`` = the other XML attributes.
 
+The organisers also distribute every file as a ``-with-multiline`` variant, in which a comment
+has no ``<RelCText>`` but ``<RelCBody>`` (the raw text, line breaks kept) and ``<RelCClean>`` (the
+text cleaned to one line, equal to the plain file's ``RelCText``). :func:`read` takes both
+variants: ``comment_text="clean"`` (the default) reads ``<RelCClean>``, so a multiline file gives
+the same documents as its plain twin; ``comment_text="body"`` reads ``<RelCBody>``. A comment
+with neither ``<RelCText>`` nor the multiline pair is a :class:`FormatError` naming the file and
+comment. :func:`write` always writes the plain variant (``<RelCText>``).
+
 Scorer files (``ev.py``): one line per comment, whitespace-separated ``qid cid rank score label``
 with label ``true``/``false``. ``ev.py`` pairs the gold and prediction files LINE BY LINE and
 stops at the first id mismatch, so predictions must follow the gold order: :func:`write_predictions`
@@ -36,14 +44,19 @@ from mtpeft.tasks.formats._common import Collector, check_choice, parse_xml, rea
 LABELS = ("Good", "PotentiallyUseful", "Bad")
 RELEVANT = "Good"
 """The only label that counts as relevant (``true``) for the official scorer."""
+COMMENT_TEXTS = {"clean": "RelCClean", "body": "RelCBody"}
+"""``comment_text`` choices of :func:`read`: the element a ``-with-multiline`` comment is read from."""
 
 
-def read(path: str | Path, *, lenient: bool = False) -> ReadResult:
+def read(path: str | Path, *, lenient: bool = False, comment_text: str = "clean") -> ReadResult:
     """Read one subtask A XML file (or every ``.xml`` file of a folder, sorted by name).
 
-    Strict by default; ``lenient=True`` skips a bad file, thread or comment and lists it in
-    ``ReadResult.skipped``.
+    Plain and ``-with-multiline`` files alike; ``comment_text`` (``clean`` or ``body``) picks the
+    element a multiline comment is read from (see the module docstring). Strict by default;
+    ``lenient=True`` skips a bad file, thread or comment and lists it in ``ReadResult.skipped``.
     """
+    if comment_text not in COMMENT_TEXTS:
+        raise ValueError(f"comment_text {comment_text!r}; valid choices: {', '.join(COMMENT_TEXTS)}")
     root_path = Path(path)
     files = sorted(root_path.glob("*.xml")) if root_path.is_dir() else [root_path]
     if not files:
@@ -53,7 +66,7 @@ def read(path: str | Path, *, lenient: bool = False) -> ReadResult:
     seen: set[str] = set()
     for file in files:
         with collector.record():
-            for doc in _read_file(file, collector):
+            for doc in _read_file(file, collector, COMMENT_TEXTS[comment_text]):
                 if doc.id in seen:
                     raise FormatError(Location(str(file), element=doc.id), "duplicate RELQ_ID", "unique thread ids")
                 seen.add(doc.id)
@@ -61,14 +74,14 @@ def read(path: str | Path, *, lenient: bool = False) -> ReadResult:
     return ReadResult(documents=documents, skipped=collector.skipped)
 
 
-def _read_file(file: Path, collector: Collector) -> list[Document]:
+def _read_file(file: Path, collector: Collector, multiline_tag: str) -> list[Document]:
     root = parse_xml(file)
     documents = []
     orgq_index = 0
     for child in root:
         with collector.record():
             if child.tag == "Thread":
-                documents.append(_read_thread(child, {}, file, collector))
+                documents.append(_read_thread(child, {}, file, collector, multiline_tag))
             elif child.tag == "OrgQuestion":
                 wrapper = {f"OrgQuestion@{k}": v for k, v in child.attrib.items()}
                 wrapper["@orgq_index"] = str(orgq_index)
@@ -79,7 +92,7 @@ def _read_file(file: Path, collector: Collector) -> list[Document]:
                 for part in child:
                     with collector.record():
                         if part.tag == "Thread":
-                            documents.append(_read_thread(part, wrapper, file, collector))
+                            documents.append(_read_thread(part, wrapper, file, collector, multiline_tag))
                         elif part.tag not in ("OrgQSubject", "OrgQBody"):
                             raise _unexpected(part, file, child.get("ORGQ_ID"), "OrgQSubject, OrgQBody or Thread")
             else:
@@ -91,7 +104,9 @@ def _unexpected(element: ElementTree.Element, file: Path, where: str | None, exp
     return FormatError(Location(str(file), element=where), f"unexpected element <{element.tag}>", expected)
 
 
-def _read_thread(thread: ElementTree.Element, wrapper: dict[str, str], file: Path, collector: Collector) -> Document:
+def _read_thread(
+    thread: ElementTree.Element, wrapper: dict[str, str], file: Path, collector: Collector, multiline_tag: str
+) -> Document:
     where = thread.get("THREAD_SEQUENCE")
     questions = thread.findall("RelQuestion")
     if len(questions) != 1 or not questions[0].get("RELQ_ID"):
@@ -116,7 +131,7 @@ def _read_thread(thread: ElementTree.Element, wrapper: dict[str, str], file: Pat
     for element in thread:
         with collector.record():
             if element.tag == "RelComment":
-                candidate = _read_comment(element, file, qid)
+                candidate = _read_comment(element, file, qid, multiline_tag)
                 if candidate.id in seen:
                     raise FormatError(Location(str(file), element=candidate.id), "duplicate RELC_ID", "unique ids")
                 seen.add(candidate.id)
@@ -126,19 +141,31 @@ def _read_thread(thread: ElementTree.Element, wrapper: dict[str, str], file: Pat
     return doc
 
 
-def _read_comment(comment: ElementTree.Element, file: Path, qid: str) -> Candidate:
+def _read_comment(comment: ElementTree.Element, file: Path, qid: str, multiline_tag: str) -> Candidate:
     cid = comment.get("RELC_ID")
     if not cid:
         raise FormatError(Location(str(file), element=qid), "<RelComment> without RELC_ID", "a RELC_ID attribute")
     loc = Location(str(file), element=cid)
     text = comment.findtext("RelCText")
     if text is None:
-        raise FormatError(loc, "<RelComment> without <RelCText>", "a <RelCText> child")
+        text = _multiline_text(comment, loc, multiline_tag)
     label = comment.get("RELC_RELEVANCE2RELQ")
     if label is not None:
         check_choice(label, LABELS, loc, "RELC_RELEVANCE2RELQ")
     others = {k: v for k, v in comment.attrib.items() if k not in ("RELC_ID", "RELC_RELEVANCE2RELQ")}
     return Candidate(id=cid, text=text, label=label, attributes=others)
+
+
+def _multiline_text(comment: ElementTree.Element, loc: Location, tag: str) -> str:
+    """The text of a ``-with-multiline`` comment: its ``tag`` child (``RelCClean`` or ``RelCBody``)."""
+    present = [t for t in ("RelCBody", "RelCClean") if comment.find(t) is not None]
+    if not present:
+        expected = "a <RelCText> child (plain files) or <RelCBody> and <RelCClean> (-with-multiline files)"
+        raise FormatError(loc, "<RelComment> without <RelCText>, <RelCBody> or <RelCClean>", expected)
+    if tag not in present:
+        raise FormatError(loc, f"a -with-multiline <RelComment> without <{tag}> (it has <{present[0]}>)",
+                          f"<{tag}>, the element comment_text asks for")
+    return comment.findtext(tag) or ""
 
 
 def write(documents: Iterable[Document], path: str | Path) -> None:

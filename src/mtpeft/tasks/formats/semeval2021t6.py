@@ -59,6 +59,11 @@ TECHNIQUES: tuple[str, ...] = (
 )
 """The 20 techniques of subtasks 1 and 2, in the order of ``techniques_list_task1-2.txt``."""
 
+PERSUASION = "PERSUASION"
+"""The one merged type of spans found without their technique (mtpeft's level 1 by default): a
+file of such spans reads with ``techniques=(*TECHNIQUES, PERSUASION)``; the official scorer
+rejects it (it needs techniques)."""
+
 
 @dataclass(frozen=True)
 class FragmentMismatch:

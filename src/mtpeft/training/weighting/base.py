@@ -1,15 +1,33 @@
 """The contract every loss strategy follows, so that ``fit()`` never branches on a name.
 
+What a strategy receives (definitions in :mod:`mtpeft.training.step_losses`): per micro-batch,
+each task's part of ``L_t`` (the task's loss over the whole optimiser step: each loss term's sum
+divided by its unit count over all micro-batches and processes), and the step's task shares
+``pi_t = n_t / n`` (the task's fraction of the step's examples; 1 for every task under
+``training.loss.normalisation: micro_batch``). The parts of a task summed over the micro-batches
+are ``L_t``, so a strategy that is linear in the losses within a step (all of them here) sees
+exactly what one large batch would give.
+
 Per optimizer step the trainer calls, for each micro-batch, :meth:`LossStrategy.backward`
 (which leaves gradients in ``.grad``), then once :meth:`LossStrategy.finish` (which completes
 ``.grad`` and returns the task weights to log). Two families:
 
-* :class:`CombiningStrategy` (``needs_per_task_gradients = False``): a scalar ``total`` from the
-  task losses (:meth:`CombiningStrategy.combine`), then one ordinary ``total.backward()``.
-* :class:`GradientStrategy` (``needs_per_task_gradients = True``): one gradient per task on the
-  SHARED parameters, summed over the micro-batches of the step and aggregated once in
-  :meth:`finish` (so surgery sees the same gradients as one big batch would give). The other
-  trainable parameters get the plain sum of the task gradients.
+* :class:`CombiningStrategy` (``needs_per_task_gradients = False``) minimises
+  ``sum_t pi_t (w_t L_t + r_t)``: its task weights ``w_t`` (:meth:`CombiningStrategy.task_weights`)
+  and a regulariser ``r_t`` (:meth:`CombiningStrategy.penalty`, added once per step) on top of the
+  task shares. ``equal``: ``w_t = 1``, no ``r_t``: the step's mean loss per example (under
+  ``proportional`` sampling every example weighs the same on average, whatever its task; in
+  expectation a task weighs its sampling share). ``uncertainty``: ``w_t = c_t exp(-s_t)``,
+  ``r_t = s_t / 2`` (Kendall et al.); the shares scale each task's term, so its learned precision
+  still settles at ``1 / (2 c_t L_t)`` and, with ``s_t = 0``, it is ``equal``.
+* :class:`GradientStrategy` (``needs_per_task_gradients = True``): one gradient per task of
+  ``L_t`` (WITHOUT ``pi_t``: the aggregator, not the sampling, weighs the tasks) on the SHARED
+  parameters, summed over the micro-batches of the step and aggregated once in :meth:`finish`
+  (so surgery sees the same gradients as one big batch would give). The other trainable
+  parameters get the plain sum of the gradients of the ``L_t``. The shares then only decide how
+  often a task is in a step and how many of its examples estimate its gradient.
+
+Per-task gradients kept for conflict monitoring are always those of ``L_t``.
 
 Under ``torch.distributed`` (initialised, more than one process) the per-task gradients are
 averaged over processes before aggregation, so every process applies the same update; a gradient
@@ -59,6 +77,7 @@ class LossStrategy(nn.Module):
         self._rows: Tensor | None = None  # (T, n_shared) per-task gradients of the step, summed
         self._present = [False] * len(self.tasks)
         self._weights: dict[str, float] = {}
+        self._shares: dict[str, float] = {}
 
     def backward(
         self,
@@ -66,19 +85,33 @@ class LossStrategy(nn.Module):
         shared_params: Sequence[nn.Parameter],
         other_params: Sequence[nn.Parameter],
         *,
+        shares: Mapping[str, float] | None = None,
         scale: float = 1.0,
         keep_per_task: bool = False,
     ) -> None:
         """Backward pass of one micro-batch: add ``scale x`` its gradients to ``.grad``.
 
         Args:
-            losses: task id -> scalar loss of the tasks present in this micro-batch.
+            losses: task id -> this micro-batch's part of ``L_t``, for the tasks present in it.
             shared_params: the shared trainable parameters (shared adapter, shared fusion).
             other_params: every other trainable parameter (private adapters, heads, ...).
-            scale: multiplies the losses (``1 / grad_accum``).
+            shares: task id -> ``pi_t`` for EVERY task of the step (also those absent from this
+                micro-batch or process), the same at each call of the step; ``None``: 1 for
+                each task of ``losses`` (the plain sum).
+            scale: multiplies the losses (the trainer: the number of processes, whose gradients
+                are averaged; divided by the micro-batches under ``micro_batch`` normalisation).
             keep_per_task: also keep per-task shared gradients (for conflict monitoring).
         """
         raise NotImplementedError
+
+    def _note_shares(self, losses: Mapping[str, Tensor], shares: Mapping[str, float] | None) -> dict[str, float]:
+        """The shares of this micro-batch's tasks; remembers the step's shares for :meth:`finish`."""
+        shares = dict(shares) if shares is not None else {t: 1.0 for t in losses}
+        missing = sorted(set(losses) - set(shares))
+        if missing:
+            raise KeyError(f"no share given for tasks {missing} of the step")
+        self._shares.update(shares)
+        return shares
 
     def finish(self, shared_params: Sequence[nn.Parameter]) -> StepGradients:
         """Complete ``.grad`` for this optimizer step (before clipping) and reset the step's buffers."""
@@ -89,6 +122,7 @@ class LossStrategy(nn.Module):
         self._rows = None
         self._present = [False] * len(self.tasks)
         self._weights = {}
+        self._shares = {}
 
     def _keep(self, gradients: Mapping[str, Tensor]) -> None:
         """Add flat per-task gradients to the step's ``(T, n)`` buffer (one row per task of the run)."""
@@ -128,23 +162,50 @@ class LossStrategy(nn.Module):
 
 
 class CombiningStrategy(LossStrategy):
-    """A strategy that reduces the task losses to one scalar before one ordinary backward."""
+    """A strategy that reduces the task losses to one scalar before one ordinary backward.
+
+    The step's objective is ``sum_t pi_t (w_t L_t + r_t)`` with ``w_t`` from :meth:`task_weights`
+    and ``r_t`` from :meth:`penalty`: linear in the ``L_t``, so each micro-batch backpropagates
+    its part ``sum_t pi_t w_t l_t`` and :meth:`finish` adds the regulariser once.
+    """
 
     needs_per_task_gradients: ClassVar[bool] = False
 
-    def combine(self, losses: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """``(total, weights)``: the scalar to minimise and each task's weight in it."""
+    def task_weights(self, tasks: Sequence[str]) -> dict[str, Tensor]:
+        """``w_t`` of each task (0-dim, with a graph to the strategy's parameters if learned)."""
         raise NotImplementedError
 
-    def backward(self, losses, shared_params, other_params, *, scale=1.0, keep_per_task=False) -> None:
+    def penalty(self, shares: Mapping[str, float]) -> Tensor | None:
+        """``sum_t pi_t r_t`` over the step's tasks (once per step), or ``None`` when there is none."""
+        return None
+
+    def combine(self, losses: Mapping[str, Tensor], shares: Mapping[str, float] | None = None) -> tuple[Tensor, dict[str, float]]:
+        """``(total, weights)``: the objective of one whole step whose task losses are ``losses``
+        (``shares`` default to 1) and each task's weight ``w_t`` in it."""
+        shares = dict(shares) if shares is not None else {t: 1.0 for t in losses}
+        total, weights = self._weighted(losses, shares)
+        penalty = self.penalty({t: shares[t] for t in losses})
+        return (total if penalty is None else total + penalty), weights
+
+    def _weighted(self, losses: Mapping[str, Tensor], shares: Mapping[str, float]) -> tuple[Tensor, dict[str, float]]:
+        weights = self.task_weights(list(losses))
+        total = torch.stack([shares[t] * weights[t] * losses[t] for t in losses]).sum()
+        return total, {t: float(w.detach()) for t, w in weights.items()}
+
+    def backward(self, losses, shared_params, other_params, *, shares=None, scale=1.0, keep_per_task=False) -> None:
+        shares = self._note_shares(losses, shares)
         if keep_per_task:
             self._keep(task_gradients(losses, shared_params, scale=scale, retain_graph=True))
-        total, weights = self.combine(losses)
+        total, weights = self._weighted(losses, shares)
         self._weights.update(weights)  # the tasks of every micro-batch of the step
         (scale * total).backward()
 
     def finish(self, shared_params) -> StepGradients:
-        # Under DDP the ordinary backward already averaged .grad; only kept per-task gradients are reduced.
+        # The regulariser of every task of the step (also those this process did not see), once,
+        # alike on every process: the trainer then averages .grad over processes.
+        penalty = self.penalty(self._shares) if self._shares else None
+        if penalty is not None and penalty.requires_grad:
+            penalty.backward()
         weights = dict(self._weights)
         return StepGradients(weights=weights, per_task_gradients=self._take_per_task())
 
@@ -161,7 +222,8 @@ class GradientStrategy(LossStrategy):
     def aggregate(self, jacobian: Tensor, tasks: Sequence[str]) -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError
 
-    def backward(self, losses, shared_params, other_params, *, scale=1.0, keep_per_task=False) -> None:
+    def backward(self, losses, shared_params, other_params, *, shares=None, scale=1.0, keep_per_task=False) -> None:
+        self._note_shares(losses, shares)  # not used: the aggregator weighs the tasks' L_t
         self._others = list(other_params)
         self._keep(task_gradients(losses, shared_params, other_params, scale=scale))
 

@@ -1,8 +1,8 @@
-"""Equal weights: ``total = sum_t L_t`` (every task's mean loss counts once)."""
+"""Equal weights: ``total = sum_t pi_t L_t``, the step's loss per example (``pi_t`` its task shares)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -13,8 +13,9 @@ from mtpeft.training.weighting.registry import LOSS_STRATEGIES
 
 @LOSS_STRATEGIES.register("equal")
 class EqualWeights(CombiningStrategy):
-    """``total = sum_t L_t``; the sum (not the mean) so that one task alone trains as single-task."""
+    """``w_t = 1``: no weighting beyond the task shares, so the sampling rule alone sets how much
+    each task counts; one task alone trains as single-task (``pi = 1``). Without shares
+    (``normalisation: micro_batch``) it is the sum of the task losses."""
 
-    def combine(self, losses: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        total = torch.stack(list(losses.values())).sum()
-        return total, {t: 1.0 for t in losses}
+    def task_weights(self, tasks: Sequence[str]) -> dict[str, Tensor]:
+        return {t: torch.ones(()) for t in tasks}

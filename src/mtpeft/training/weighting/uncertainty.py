@@ -7,11 +7,15 @@ With ``s_t = log sigma_t^2`` (one learned scalar per task, initialised to ``init
 * regression task (Gaussian likelihood, eq. 7):
   ``0.5 * exp(-s_t) * L_t + s_t / 2``  (i.e. ``L_t / (2 sigma^2) + log sigma``)
 
-``total`` is the sum over the tasks present in the batch. The weight logged for task ``t`` is
-``c_t * exp(-s_t)`` (``c_t`` = 1 or 0.5). ``s_t`` is optimised jointly with the model: the
+Each task's term is multiplied by its share ``pi_t`` of the step's examples
+(:mod:`mtpeft.training.weighting.base`): ``total = sum_t pi_t (c_t exp(-s_t) L_t + s_t / 2)`` over
+the step's tasks, the ``s_t / 2`` added once per step. The share scales both parts of a task's
+term, so the optimum is unchanged, ``exp(-s_t) = 1 / (2 c_t L_t)`` (tasks with a larger loss get a
+smaller weight), and with every ``s_t = 0`` the strategy is ``equal``; the shares keep the
+sampling rule's task weighting, on which the learned precisions act. The weight logged for task
+``t`` is ``c_t * exp(-s_t)`` (``c_t`` = 1 or 0.5). ``s_t`` is optimised jointly with the model: the
 trainer must pass ``strategy.parameters()`` to the optimizer (without weight decay), and saves
-them with ``strategy.state_dict()``. At the optimum ``exp(-s_t) = 1 / (2 c_t L_t)``: tasks with a
-larger loss get a smaller weight.
+them with ``strategy.state_dict()``.
 """
 
 from __future__ import annotations
@@ -54,15 +58,22 @@ class UncertaintyWeighting(CombiningStrategy):
         self.register_buffer("factors", torch.tensor(factors), persistent=False)
         self._index = {t: i for i, t in enumerate(self.tasks)}
 
-    def combine(self, losses: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        unknown = [t for t in losses if t not in self._index]
+    def _indices(self, tasks: Sequence[str]) -> Tensor:
+        unknown = [t for t in tasks if t not in self._index]
         if unknown:
             raise KeyError(f"uncertainty weighting has no log-variance for tasks {unknown}; known: {self.tasks}")
-        idx = torch.tensor([self._index[t] for t in losses], device=self.log_variances.device)
-        s = self.log_variances[idx]  # (k,)
-        c = self.factors[idx]
-        task_losses = torch.stack([losses[t] for t in losses]).to(s.dtype)  # (k,)
-        precision = c * torch.exp(-s)
-        total = (precision * task_losses + 0.5 * s).sum()
-        weights = {t: float(w) for t, w in zip(losses, precision.detach().cpu().tolist())}
-        return total, weights
+        return torch.tensor([self._index[t] for t in tasks], device=self.log_variances.device)
+
+    def task_weights(self, tasks: Sequence[str]) -> dict[str, Tensor]:
+        """``c_t exp(-s_t)`` per task (with its graph to ``log_variances``)."""
+        idx = self._indices(tasks)
+        precision = self.factors[idx] * torch.exp(-self.log_variances[idx])
+        return dict(zip(tasks, precision.unbind()))
+
+    def penalty(self, shares: Mapping[str, float]) -> Tensor | None:
+        """``sum_t pi_t s_t / 2`` over the step's tasks."""
+        if not shares:
+            return None
+        tasks = list(shares)
+        weights = torch.tensor([shares[t] for t in tasks], device=self.log_variances.device)
+        return 0.5 * (weights * self.log_variances[self._indices(tasks)]).sum()
