@@ -42,8 +42,10 @@ def _pcgrad_against_passes(timings: Timings, num_tasks: int) -> dict | None:
 
 
 def _memory_target(peaks: dict[str, int], name: str, numerator: str, denominator: str, limit: float) -> dict | None:
-    """Ratio of two variants' step peak memory (None unless both were measured)."""
-    if not peaks.get(numerator) or not peaks.get(denominator):
+    """Ratio of two variants' step peak memory (None unless both were measured and positive: on a tiny
+    model a step's high-water mark can fall within the heap's noise, even below the resident set
+    before it, and a ratio of such numbers says nothing)."""
+    if peaks.get(numerator, 0) <= 0 or peaks.get(denominator, 0) <= 0:
         return None
     value = peaks[numerator] / peaks[denominator]
     return {"name": name, "value": value, "op": "<=", "limit": limit, "holds": value <= limit, "paired": [],
