@@ -42,9 +42,9 @@ def test_a_two_step_public_sweep_writes_the_results_file(tmp_path, monkeypatch):
 
     # the 2016 T3 split: training read the train part, evaluation the held-out threads (limited to 8)
     report = json.loads((out / "A1-seed0" / "data_report.json").read_text())["semeval2017t3"]
-    assert report["split"]["train_documents"] == 303 and report["split"]["dev_documents"] == 76
+    assert report["split"]["train_documents"] == 341 and report["split"]["dev_documents"] == 38
     documents = semeval2017t3.read(data / T3).documents
-    dev = [d.id for d in select(documents, SplitConfig(dev_fraction=0.2, seed=0), "dev")][:8]
+    dev = [d.id for d in select(documents, SplitConfig(dev_fraction=0.1, seed=0), "dev")][:8]
     evaluated = [json.loads(line)["doc_id"] for line in (out / "A1-seed0" / "per_document" / "dev" / "semeval2017t3.jsonl")
                  .read_text().splitlines()]
     assert evaluated == dev
@@ -85,7 +85,7 @@ def test_the_public_configs_run_the_study_and_share_data_split_and_seeds(monkeyp
         assert set(tasks) == {"semeval2021t6_level1", "semeval2021t6_level2", "semeval2017t3"}
         assert tasks["semeval2021t6_level1"].dev == "/data/semeval2021t6/dev_set_task2.txt"
         assert tasks["semeval2017t3"].dev is None
-        assert tasks["semeval2017t3"].split.model_dump() == {"dev_fraction": 0.2, "seed": 0, "group_pattern": None}
+        assert tasks["semeval2017t3"].split.model_dump() == {"dev_fraction": 0.1, "seed": 0, "group_pattern": None}
         by_label = {r.label: r.config.strategy for r in plan.runs}
         assert (by_label["A1"].name, by_label["A2"].name, by_label["A3"].fusion, by_label["A4"].fusion) == (
             "s2", "s1", "sum", "gated")
