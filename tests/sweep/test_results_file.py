@@ -106,8 +106,8 @@ def test_the_results_file_on_a_fake_sweep(fake_sweep, tmp_path):
     results = collect(fake_sweep, options, report=False)
     files = write_results_file(fake_sweep, results, tmp_path / "results" / "public.md", "mtpeft sweep configs/fake.yaml",
                                options)
-    text = files["md"].read_text()
-    record = json.loads(files["json"].read_text())
+    text = files.md.read_text()
+    record = json.loads(files.json.read_text())
 
     # 2021 T6: the subtask-2 row is the headline; mtpeft is in the official dev column, Volta only in test
     header, rows = _table(text, "## SemEval-2021 Task 6")
@@ -157,9 +157,9 @@ def test_the_results_file_on_a_fake_sweep(fake_sweep, tmp_path):
 
     # the reading a person writes is kept when the file is written again
     written = text.replace(NO_READING, "S3a wins 2016 T3 by a clear margin.")
-    files["md"].write_text(written)
-    write_results_file(fake_sweep, collect(fake_sweep, options, report=False), files["md"], "again", options)
-    again = files["md"].read_text()
+    files.md.write_text(written)
+    write_results_file(fake_sweep, collect(fake_sweep, options, report=False), files.md, "again", options)
+    again = files.md.read_text()
     assert f"{READING_START}\nS3a wins 2016 T3 by a clear margin.\n{READING_END}" in again
     assert "Not written yet" not in again
 
@@ -171,7 +171,7 @@ def test_without_the_subtask2_row_the_levels_are_not_passed_off_as_subtask2(fake
         (run.path / "final_metrics.json").write_text(json.dumps(final))
     options = BootstrapOptions(n_resamples=50)
     files = write_results_file(fake_sweep, collect(fake_sweep, options, report=False), tmp_path / "r.md", "x", options)
-    text = files["md"].read_text()
+    text = files.md.read_text()
     assert "## SemEval-2021 Task 6" not in text  # no references beside a component row
     assert "semeval2021t6_level1 is a component of semeval2021t6, whose official row is not in these runs" in text
 
@@ -221,3 +221,32 @@ def test_gpu_estimate_counts_what_its_docstring_says(tmp_path):
     assert e.runs == 4 and e.train_tokens == 4 * train_tokens and e.eval_tokens == 4 * evaluations * dev_tokens
     assert e.flops == pytest.approx(2 * per_seed)
     assert e.hours == pytest.approx(e.flops / (989e12 * 0.2) / 3600)
+
+
+def test_the_sweep_report_opens_with_the_results_files_tables_winners_and_reading(fake_sweep, tmp_path):
+    """`mtpeft sweep --collect` writes the results file first, then the report that repeats it."""
+    from typer.testing import CliRunner
+
+    from mtpeft.cli.main import app
+    from mtpeft.sweep.results_report import TITLE
+
+    config = tmp_path / "fake.yaml"
+    config.write_text(yaml.safe_dump(_config(tmp_path / "sweep")))
+    results = tmp_path / "results" / "public.md"
+    args = ["sweep", str(config), "--collect", "--resamples", "100", "--results", str(results)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    assert report.index(TITLE) < report.index("## Runs")  # the study comes first
+    record = json.loads(results.with_suffix(".json").read_text())
+    for task in record["tasks"]:
+        assert task["verdict"] in report  # the same winner, margin and interval as the file
+    assert "Not written yet" in report
+
+    results.write_text(results.read_text().replace(NO_READING, "S3a wins 2016 T3.\n\nThe model is small."))
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    assert "S3a wins 2016 T3.\n\nThe model is small." in report and "Not written yet" not in report
+    html = (tmp_path / "sweep" / "report.html").read_text()
+    assert "S3a wins 2016 T3." in html and html.index("The study") < html.index('id="runs"')

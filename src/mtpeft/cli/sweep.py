@@ -72,17 +72,22 @@ def sweep(
             raise typer.Exit(code=130) from None
         failed = [o.name for o in outcomes if not o.ok]
     bootstrap = BootstrapOptions(n_resamples=resamples) if resamples > 0 else None
-    results = collect(plan, bootstrap, report=report)
-    typer.echo("\n" + table_text(results))
-    written = [str(p) for p in results.files.values()] + ([str(results.report)] if results.report else [])
     options = plan.section.results
     target = results_file or (options.file if options else None)
-    if target and results.rows:
+    publish = bool(target)
+    results = collect(plan, bootstrap, report=report and not publish)
+    typer.echo("\n" + table_text(results))
+    written = [str(p) for p in results.files.values()] + ([str(results.report)] if results.report else [])
+    if publish and results.rows:
+        from mtpeft.sweep.collect import sweep_report
         from mtpeft.sweep.publish import write_results_file
+        from mtpeft.sweep.results_report import study_section
 
         gpu_config = options.gpu_config if options else None
-        files = write_results_file(plan, results, target, command, bootstrap, gpu_config)
-        written += [str(p) for p in files.values()]
+        published = write_results_file(plan, results, target, command, bootstrap, gpu_config)
+        written += [str(p) for p in published.paths()]
+        page = sweep_report(plan, bootstrap, leading=[study_section(published)]) if report else None
+        written += [str(page)] if page else []
     if written:
         typer.echo(f"\nwritten: {', '.join(written)}")
     if failed:

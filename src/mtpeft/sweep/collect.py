@@ -10,9 +10,11 @@ on the sweep folder.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mtpeft.evaluation.report.document import Section
 from mtpeft.evaluation.report.run_folder import RunGroup, find_runs, group_runs
 from mtpeft.evaluation.results import BootstrapOptions, ResultRow, results_markdown, results_table, write_results
 from mtpeft.sweep.execute import RECORD_FILE
@@ -58,9 +60,25 @@ def _fill_peak_memory(rows: list[ResultRow], groups: list[RunGroup]) -> None:
             row.peak_memory_mb = max(known) if known else None
 
 
+def _started(plan: SweepPlan) -> list[Path]:
+    return [run.path for run in plan.runs if (run.path / CONFIG_FILE).is_file()]
+
+
+def sweep_report(plan: SweepPlan, bootstrap: BootstrapOptions | None = BootstrapOptions(),
+                 leading: Sequence[Section] = ()) -> Path | None:
+    """Write ``report.html`` + ``report.md`` into the sweep folder (``leading`` sections first)."""
+    folders = _started(plan)
+    if not folders or not find_runs(folders)[0]:
+        return None
+    from mtpeft.evaluation.report.build import build_report
+
+    return build_report(folders, plan.output_dir / "report.html", bootstrap=bootstrap,
+                        title=f"mtpeft sweep {plan.output_dir.name}", leading=leading).html
+
+
 def collect(plan: SweepPlan, bootstrap: BootstrapOptions | None = BootstrapOptions(), report: bool = True) -> SweepResults:
-    """Write ``results.{csv,md,json}`` (and ``report.html`` + ``report.md``) into the sweep folder."""
-    folders = [run.path for run in plan.runs if (run.path / CONFIG_FILE).is_file()]
+    """Write ``results.{csv,md,json}`` (and, with ``report``, ``report.html`` + ``report.md``) into the sweep folder."""
+    folders = _started(plan)
     runs, skipped = find_runs(folders) if folders else ([], [])
     skipped += [Skipped(str(r.path), "not started (no config.yaml)") for r in plan.runs
                 if not (r.path / CONFIG_FILE).is_file()]
@@ -69,12 +87,7 @@ def collect(plan: SweepPlan, bootstrap: BootstrapOptions | None = BootstrapOptio
     rows, notes = results_table(groups, bootstrap)
     _fill_peak_memory(rows, groups)
     files = write_results(rows, plan.output_dir) if rows else {}
-    page = None
-    if report and runs:
-        from mtpeft.evaluation.report.build import build_report
-
-        page = build_report(folders, plan.output_dir / "report.html", bootstrap=bootstrap,
-                            title=f"mtpeft sweep {plan.output_dir.name}").html
+    page = sweep_report(plan, bootstrap) if report and runs else None
     return SweepResults(rows, notes, skipped, files, page, groups)
 
 

@@ -45,11 +45,11 @@ def _label(label: str) -> str:
     return ABLATION_NAMES.get(label, label)
 
 
-def task_table(section: TaskSection) -> str:
-    """mtpeft's configurations and the reference points, one column per split."""
+def task_table_rows(section: TaskSection) -> tuple[list[str], list[list[str]]]:
+    """mtpeft's configurations and the reference points, one column per split (headers, rows)."""
     scale = section.display_scale
     keys = [c.key for c in section.columns]
-    headers = ["system", "seeds", *[c.key for c in section.columns]]
+    headers = ["system", "seeds", *keys]
     lines = []
     for result in section.results:
         cells = [""] * len(keys)
@@ -59,19 +59,26 @@ def task_table(section: TaskSection) -> str:
         cells = [""] * len(keys)
         cells[keys.index(point.split)] = _num(point.value, scale)
         lines.append([point.system, "", *cells])
-    return markdown_table(headers, lines)
+    return headers, lines
 
 
-def _comparison_lines(comparisons: list[PairedDifference], scale: float) -> str:
+def comparison_rows(comparisons: list[PairedDifference], scale: float) -> tuple[list[str], list[list[str]]]:
+    """The paired bootstrap differences, best configuration against each other one (headers, rows)."""
     rows = [[_label(c.best), _label(c.other), _num(c.delta, scale), f"[{_num(c.low, scale)}, {_num(c.high, scale)}]",
              f"{c.p_value:.3f}", "yes" if c.separated else "no"] for c in comparisons]
-    return markdown_table(["best", "other", "difference", "95% interval (paired, documents)", "p", "separated"], rows)
+    return ["best", "other", "difference", "95% interval (paired, documents)", "p", "separated"], rows
 
 
-def _seed_lines(results: list[SeedResult], scale: float) -> str:
+def seed_rows(results: list[SeedResult], scale: float) -> tuple[list[str], list[list[str]]]:
+    """Each configuration's seeds and trainable parameters (headers, rows)."""
     rows = [[_label(r.label), r.what, ", ".join(f"{s}: {_num(v, scale)}" for s, v in zip(r.seeds, r.values)),
              f"{r.trainable_params:,}" if r.trainable_params else "n/a"] for r in results]
-    return markdown_table(["configuration", "what", "per seed", "trainable params (adapters, fusion, heads)"], rows)
+    return ["configuration", "what", "per seed", "trainable params (adapters, fusion, heads)"], rows
+
+
+def task_table(section: TaskSection) -> str:
+    """mtpeft's configurations and the reference points, one column per split."""
+    return markdown_table(*task_table_rows(section))
 
 
 def section_markdown(section: TaskSection) -> str:
@@ -85,10 +92,10 @@ def section_markdown(section: TaskSection) -> str:
     out += [task_table(section), "",
             "mtpeft cells: mean ± sample std over seeds, then the 95% percentile bootstrap interval over documents "
             "of the seed mean.", ""]
-    out += ["Seeds and budgets:", "", _seed_lines(section.results, scale), ""]
+    out += ["Seeds and budgets:", "", markdown_table(*seed_rows(section.results, scale)), ""]
     if section.comparisons:
         out += ["Paired bootstrap, best configuration against each other one (the same resampled documents "
-                "on both sides, seeds averaged):", "", _comparison_lines(section.comparisons, scale), ""]
+                "on both sides, seeds averaged):", "", markdown_table(*comparison_rows(section.comparisons, scale)), ""]
     out += [f"**Which wins.** {section.verdict}", ""]
     if section.components:
         rows = [[row, _label(r.label), metric, _cell(r, 1.0)] for row, r, metric in section.components]

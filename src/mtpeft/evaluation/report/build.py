@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtpeft.errors import MtpeftError
-from mtpeft.evaluation.report.document import Report
+from mtpeft.evaluation.report.document import Report, Section
 from mtpeft.evaluation.report.figure_sections import calibration_section, conflict_section, loss_section, transfer_section
 from mtpeft.evaluation.report.html import render_html
 from mtpeft.evaluation.report.markdown import render_markdown
@@ -41,12 +41,14 @@ def build_report(
     bins: int | None = None,
     bootstrap: BootstrapOptions | None = BootstrapOptions(),
     title: str = "mtpeft report",
+    leading: Sequence[Section] = (),
 ) -> ReportFiles:
     """Write ``out`` (HTML), ``out`` with suffix ``.md`` and the folder ``<stem>_files/`` beside them.
 
     ``run_dirs`` are run folders or folders holding them (a sweep); unfinished runs are skipped
     and listed. ``bins`` defaults to the runs' ``evaluation.ece_bins``. Sections whose inputs are
-    absent say so in one line.
+    absent say so in one line. ``leading`` sections come first (a sweep's study: the winner per task
+    and the reading of its results file).
     """
     out = Path(out)
     markdown = out.with_suffix(".md")
@@ -64,6 +66,7 @@ def build_report(
     written = write_results(rows, assets)
     files = [str(p.relative_to(out.parent)) for p in written.values()]
     report = Report(title, [
+        *leading,
         runs_section(groups, skipped),
         results_section(rows, comparisons, notes + test_notes, files),
         per_task_section(rows),
