@@ -68,7 +68,7 @@ def _write_run(run):
             metrics[task] = {"map": sums["map_num"] / sums["map_den"]}
         elif task == "semeval2021t6":
             p, r = sums["precision_num"] / len(records), sums["recall_num"] / len(records)
-            metrics[task] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r)}
+            metrics[task] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r), "most_frequent_f1": 0.3 + 0.01 * run.seed}
         else:
             tp, fp, fn = sums["tp"], sums["fp"], sums["fn"]
             metrics[task] = {"precision": tp / (tp + fp), "recall": tp / (tp + fn), "f1": 2 * tp / (2 * tp + fp + fn)}
@@ -120,6 +120,15 @@ def test_the_results_file_on_a_fake_sweep(fake_sweep, tmp_path):
     random_rows = [r for r in rows if r[0].startswith("random")]
     assert [(r[2], r[3]) for r in random_rows] == [("0.0070", ""), ("", "0.0095")]
     assert "Components of this row" in text and "semeval2021t6_level1" in text
+    # beside it, the trivial output of the same runs (most frequent technique on their spans), per configuration
+    t6 = next(s for s in record["tasks"] if s["row"] == "semeval2021t6")
+    assert t6["baseline_metric"] == "most_frequent_f1"
+    assert {b["label"]: b["mean"] for b in t6["baselines"]} == pytest.approx({k: 0.31 for k in ("s1", "s2", "s3a")})
+    assert [b["values"] for b in t6["baselines"]][0] == pytest.approx([0.30, 0.31, 0.32])
+    trivial = text.split("Beside a trivial output of the same runs", 1)[1].split("\n\n")[1].splitlines()[2:]
+    s3a = next(r for r in t6["results"] if r["label"] == "s3a")
+    assert [c.strip() for c in trivial[0].strip("|").split("|")] == [
+        "s3a", f"{s3a['mean']:.4f} ± {s3a['std']:.4f}", "0.3100 ± 0.0100", f"{s3a['mean'] - 0.31:.4f}"]
 
     # 2016 T3: mtpeft's held-out part of train part 2 is its own column, never an official one
     header, rows = _table(text, "## SemEval-2016/2017 Task 3")
@@ -241,6 +250,7 @@ def test_the_sweep_report_opens_with_the_results_files_tables_winners_and_readin
     record = json.loads(results.with_suffix(".json").read_text())
     for task in record["tasks"]:
         assert task["verdict"] in report  # the same winner, margin and interval as the file
+    assert "Beside a trivial output of the same runs: the most frequent training technique" in report
     assert "Not written yet" in report
 
     results.write_text(results.read_text().replace(NO_READING, "S3a wins 2016 T3.\n\nThe model is small."))

@@ -106,7 +106,16 @@ class TaskSection:
     comparisons: list[PairedDifference]
     verdict: str
     components: list[tuple[str, SeedResult, str]] = field(default_factory=list)  # (row, result, metric)
+    baselines: list[SeedResult] = field(default_factory=list)  # a trivial output of the same runs, per configuration
+    baseline_metric: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+BASELINES = {
+    "semeval2021t6": ("most_frequent_f1", "the most frequent training technique on each of the configuration's "
+                                          "predicted spans, scored by the same official formula"),
+}
+"""Per headline row: the metric of a trivial output the runs score beside their own, and what it is."""
 
 
 # ------------------------------------------------------------------ statistics
@@ -137,6 +146,16 @@ def _seed_result(row: ResultRow, group: RunGroup, what: str) -> SeedResult:
     std = statistics.stdev(values) if len(values) > 1 else None
     return SeedResult(row.label, what, [r.seed for r in runs], values, row.mean, std,
                       row.ci.low if row.ci else None, row.ci.high if row.ci else None, row.trainable_params)
+
+
+def _baseline_result(group: RunGroup, row: str, metric: str, what: str) -> SeedResult | None:
+    """The trivial output's ``metric`` over the group's seeds, or None where the runs did not score it."""
+    runs = [r for r in group.runs if metric in r.metrics.get(row, {})]
+    if not runs:
+        return None
+    values = [r.metrics[row][metric] for r in runs]
+    return SeedResult(group.label, what, [r.seed for r in runs], values, statistics.fmean(values),
+                      statistics.stdev(values) if len(values) > 1 else None)
 
 
 def describe(config: dict) -> str:
@@ -245,6 +264,10 @@ def task_sections(rows: list[ResultRow], groups: list[RunGroup], options: Bootst
         )
         section.components = [(r.task, _seed_result(r, by_label[r.label], _what(by_label[r.label])), r.headline)
                                for r in rows if COMPONENT_OF.get(r.task) == row_id]
+        if row_id in BASELINES:
+            section.baseline_metric = BASELINES[row_id][0]
+            section.baselines = [b for b in (_baseline_result(by_label[r.label], row_id, *BASELINES[row_id])
+                                             for r in results) if b is not None]
         if task_refs and task_refs.metric != metric:
             section.notes.append(f"the references are {task_refs.metric}; this row's headline is {metric}")
         owner = COMPONENT_OF.get(row_id)

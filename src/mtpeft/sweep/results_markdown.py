@@ -41,6 +41,10 @@ def _cell(result: SeedResult, scale: float) -> str:
     return f"{_num(result.mean, scale)}{spread}{interval}"
 
 
+def _mean_std(result: SeedResult, scale: float) -> str:
+    return _num(result.mean, scale) + (f" ± {_num(result.std, scale)}" if result.std is not None else "")
+
+
 def _label(label: str) -> str:
     return ABLATION_NAMES.get(label, label)
 
@@ -76,6 +80,14 @@ def seed_rows(results: list[SeedResult], scale: float) -> tuple[list[str], list[
     return ["configuration", "what", "per seed", "trainable params (adapters, fusion, heads)"], rows
 
 
+def baseline_rows(section: TaskSection) -> tuple[list[str], list[list[str]]]:
+    """Each configuration's official score beside the trivial output of the same runs (headers, rows)."""
+    scale, mine = section.display_scale, {r.label: r for r in section.results}
+    rows = [[_label(base.label), _mean_std(mine[base.label], scale), _mean_std(base, scale),
+             _num(mine[base.label].mean - base.mean, scale)] for base in section.baselines]
+    return ["configuration", section.metric, f"trivial: {section.baseline_metric}", "model - trivial"], rows
+
+
 def task_table(section: TaskSection) -> str:
     """mtpeft's configurations and the reference points, one column per split."""
     return markdown_table(*task_table_rows(section))
@@ -97,6 +109,9 @@ def section_markdown(section: TaskSection) -> str:
         out += ["Paired bootstrap, best configuration against each other one (the same resampled documents "
                 "on both sides, seeds averaged):", "", markdown_table(*comparison_rows(section.comparisons, scale)), ""]
     out += [f"**Which wins.** {section.verdict}", ""]
+    if section.baselines:
+        out += [f"Beside a trivial output of the same runs ({section.baselines[0].what}; mean ± std over seeds):", "",
+                markdown_table(*baseline_rows(section)), ""]
     if section.components:
         rows = [[row, _label(r.label), metric, _cell(r, 1.0)] for row, r, metric in section.components]
         out += ["Components of this row (not the official score; same runs):", "",

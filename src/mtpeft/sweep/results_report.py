@@ -13,7 +13,7 @@ import re
 
 from mtpeft.evaluation.report.document import Section, Table, Text
 from mtpeft.sweep.publish import PublishedResults
-from mtpeft.sweep.results_markdown import NO_READING, comparison_rows, seed_rows, task_table_rows
+from mtpeft.sweep.results_markdown import NO_READING, baseline_rows, comparison_rows, seed_rows, task_table_rows
 
 TITLE = "The study: which configuration wins, and the reading"
 
@@ -36,6 +36,8 @@ def study_section(published: PublishedResults) -> Section:
             part.add(Table(*comparison_rows(task.comparisons, scale),
                            caption="Paired bootstrap over documents, best configuration against each other one"))
         part.add(Text(f"Which wins. {task.verdict}"))
+        if task.baselines:
+            part.add(Table(*baseline_rows(task), caption=f"Beside a trivial output of the same runs: {task.baselines[0].what}"))
         study.add(part)
     reading = Section("Reading", [Text(p) for p in _paragraphs(published.reading or NO_READING)])
     return study.add(reading)
