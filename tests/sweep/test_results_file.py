@@ -243,8 +243,13 @@ def test_the_sweep_report_opens_with_the_results_files_tables_winners_and_readin
     config.write_text(yaml.safe_dump(_config(tmp_path / "sweep")))
     results = tmp_path / "results" / "public.md"
     args = ["sweep", str(config), "--collect", "--resamples", "100", "--results", str(results)]
+    ran = {"command": "mtpeft sweep fake.yaml --jobs 2", "wall_s": 100.0, "jobs": 2, "cpu": "X", "cores": 2}
+    (tmp_path / "sweep" / "sweep_invocations.jsonl").write_text(json.dumps(ran) + "\n")
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
+    prov = json.loads(results.with_suffix(".json").read_text())["provenance"]
+    assert prov["command"] == ran["command"] and prov["written_by"] == f"mtpeft sweep {config} --collect"
+    assert f"| command | `{ran['command']}` (this file written by `mtpeft sweep {config} --collect`) |" in results.read_text()
     report = (tmp_path / "sweep" / "report.md").read_text()
     assert report.index(TITLE) < report.index("## Runs")  # the study comes first
     record = json.loads(results.with_suffix(".json").read_text())

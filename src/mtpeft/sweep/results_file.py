@@ -388,7 +388,8 @@ def provenance(plan: SweepPlan, command: str, groups: list[RunGroup]) -> dict[st
     invocations = [i for i in read_invocations(plan.output_dir) if not i.get("collect_only")]
     last = invocations[-1] if invocations else {}
     return {
-        "command": command,
+        "command": last.get("command") or command,  # the sweep that ran the runs, also when --collect rewrites
+        "written_by": command,
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu": last.get("cpu") or cpu_model(), "cores": last.get("cores") or os.cpu_count(),

@@ -131,7 +131,8 @@ def _provenance_lines(prov: dict[str, Any], finished: int, runs: int) -> str:
     hours = lambda s: f"{s / 3600:.2f} h" if s is not None else "n/a"  # noqa: E731
     packages = ", ".join(f"{k} {v}" for k, v in prov.get("packages", {}).items() if v and k != "mtpeft")
     rows = [
-        ["command", f"`{prov['command']}`"],
+        ["command", f"`{prov['command']}`" + (f" (this file written by `{prov['written_by']}`)"
+                                              if prov.get("written_by", prov["command"]) != prov["command"] else "")],
         ["date (UTC)", prov["date_utc"]],
         ["machine", f"{machine['cpu']}, {machine['cores']} cores; {machine.get('jobs') or '?'} run(s) at a time, "
                     f"{threads or 'torch default'} thread(s) each"],
