@@ -110,3 +110,20 @@ def test_s3b_is_at_the_ablations_budget_on_the_embedded_model(monkeypatch):
         counts = build_model(config, load_backbone("embedded")).model.parameter_counts()
         budget[label] = counts.trainable - sum(counts.heads.values())
     assert abs(budget["s3b"] / budget["A1"] - 1) <= 0.05, budget
+
+
+def test_the_committed_results_file_is_this_configs_finished_sweep():
+    """results/public.md was written from all 15 runs of configs/public.yaml as committed (the
+    config hash ignores comments), the 2021 T6 and 2016 T3 sections are there, and it has a reading."""
+    from mtpeft.sweep import load_sweep
+    from mtpeft.sweep.results_file import config_sha256
+    from mtpeft.sweep.results_markdown import NO_READING, existing_reading
+
+    record = json.loads((REPO / "results" / "public.json").read_text())
+    plan = load_sweep(str(REPO / "configs" / "public.yaml"), [], None)
+    assert record["provenance"]["config"]["sha256"] == config_sha256(plan)
+    assert record["finished"] == record["runs"] == len(plan.runs) == 15
+    assert {t["row"] for t in record["tasks"]} == {"semeval2021t6", "semeval2017t3"}
+    assert all(len(r["seeds"]) == 3 for t in record["tasks"] for r in t["results"])
+    reading = existing_reading(REPO / "results" / "public.md")
+    assert reading and reading != NO_READING
