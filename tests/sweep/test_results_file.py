@@ -123,6 +123,8 @@ def test_the_results_file_on_a_fake_sweep(fake_sweep, tmp_path):
     # beside it, the trivial output of the same runs (most frequent technique on their spans), per configuration
     t6 = next(s for s in record["tasks"] if s["row"] == "semeval2021t6")
     assert t6["baseline_metric"] == "most_frequent_f1"
+    assert t6["baseline_what"].startswith("the most frequent training technique on each")
+    assert {b["what"] for b in t6["baselines"]} == {r["what"] for r in t6["results"]}  # the configurations
     assert {b["label"]: b["mean"] for b in t6["baselines"]} == pytest.approx({k: 0.31 for k in ("s1", "s2", "s3a")})
     assert [b["values"] for b in t6["baselines"]][0] == pytest.approx([0.30, 0.31, 0.32])
     trivial = text.split("Beside a trivial output of the same runs", 1)[1].split("\n\n")[1].splitlines()[2:]

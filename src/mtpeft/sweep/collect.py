@@ -65,14 +65,14 @@ def _started(plan: SweepPlan) -> list[Path]:
 
 
 def sweep_report(plan: SweepPlan, bootstrap: BootstrapOptions | None = BootstrapOptions(),
-                 leading: Sequence[Section] = ()) -> Path | None:
-    """Write ``report.html`` + ``report.md`` into the sweep folder (``leading`` sections first)."""
-    folders = _started(plan)
-    if not folders or not find_runs(folders)[0]:
-        return None
+                 leading: Sequence[Section] = ()) -> Path:
+    """Write ``report.html`` + ``report.md`` into the sweep folder (``leading`` sections first).
+
+    Callers know the sweep has a finished run (``build_report`` refuses a folder without one).
+    """
     from mtpeft.evaluation.report.build import build_report
 
-    return build_report(folders, plan.output_dir / "report.html", bootstrap=bootstrap,
+    return build_report(_started(plan), plan.output_dir / "report.html", bootstrap=bootstrap,
                         title=f"mtpeft sweep {plan.output_dir.name}", leading=leading).html
 
 

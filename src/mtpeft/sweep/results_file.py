@@ -108,6 +108,7 @@ class TaskSection:
     components: list[tuple[str, SeedResult, str]] = field(default_factory=list)  # (row, result, metric)
     baselines: list[SeedResult] = field(default_factory=list)  # a trivial output of the same runs, per configuration
     baseline_metric: str | None = None
+    baseline_what: str | None = None  # what the trivial output is (BASELINES)
     notes: list[str] = field(default_factory=list)
 
 
@@ -148,13 +149,13 @@ def _seed_result(row: ResultRow, group: RunGroup, what: str) -> SeedResult:
                       row.ci.low if row.ci else None, row.ci.high if row.ci else None, row.trainable_params)
 
 
-def _baseline_result(group: RunGroup, row: str, metric: str, what: str) -> SeedResult | None:
+def _baseline_result(group: RunGroup, row: str, metric: str) -> SeedResult | None:
     """The trivial output's ``metric`` over the group's seeds, or None where the runs did not score it."""
     runs = [r for r in group.runs if metric in r.metrics.get(row, {})]
     if not runs:
         return None
     values = [r.metrics[row][metric] for r in runs]
-    return SeedResult(group.label, what, [r.seed for r in runs], values, statistics.fmean(values),
+    return SeedResult(group.label, _what(group), [r.seed for r in runs], values, statistics.fmean(values),
                       statistics.stdev(values) if len(values) > 1 else None)
 
 
@@ -265,8 +266,8 @@ def task_sections(rows: list[ResultRow], groups: list[RunGroup], options: Bootst
         section.components = [(r.task, _seed_result(r, by_label[r.label], _what(by_label[r.label])), r.headline)
                                for r in rows if COMPONENT_OF.get(r.task) == row_id]
         if row_id in BASELINES:
-            section.baseline_metric = BASELINES[row_id][0]
-            section.baselines = [b for b in (_baseline_result(by_label[r.label], row_id, *BASELINES[row_id])
+            section.baseline_metric, section.baseline_what = BASELINES[row_id]
+            section.baselines = [b for b in (_baseline_result(by_label[r.label], row_id, section.baseline_metric)
                                              for r in results) if b is not None]
         if task_refs and task_refs.metric != metric:
             section.notes.append(f"the references are {task_refs.metric}; this row's headline is {metric}")

@@ -110,7 +110,7 @@ def section_markdown(section: TaskSection) -> str:
                 "on both sides, seeds averaged):", "", markdown_table(*comparison_rows(section.comparisons, scale)), ""]
     out += [f"**Which wins.** {section.verdict}", ""]
     if section.baselines:
-        out += [f"Beside a trivial output of the same runs ({section.baselines[0].what}; mean ± std over seeds):", "",
+        out += [f"Beside a trivial output of the same runs ({section.baseline_what}; mean ± std over seeds):", "",
                 markdown_table(*baseline_rows(section)), ""]
     if section.components:
         rows = [[row, _label(r.label), metric, _cell(r, 1.0)] for row, r, metric in section.components]

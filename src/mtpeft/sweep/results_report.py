@@ -37,7 +37,7 @@ def study_section(published: PublishedResults) -> Section:
                            caption="Paired bootstrap over documents, best configuration against each other one"))
         part.add(Text(f"Which wins. {task.verdict}"))
         if task.baselines:
-            part.add(Table(*baseline_rows(task), caption=f"Beside a trivial output of the same runs: {task.baselines[0].what}"))
+            part.add(Table(*baseline_rows(task), caption=f"Beside a trivial output of the same runs: {task.baseline_what}"))
         study.add(part)
     reading = Section("Reading", [Text(p) for p in _paragraphs(published.reading or NO_READING)])
     return study.add(reading)
